@@ -1,0 +1,63 @@
+# Two commands on a fresh clone: `make run` (the product with demo data) and `make test` (the whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+MANAGE := $(PY) manage.py
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint typecheck migrations-check schema schema-check bench install install-dev requirements clean seed
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.base-installed: requirements/base.txt | $(BIN)/activate
+	$(BIN)/pip install -q -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements/dev.txt | $(BIN)/activate
+	$(BIN)/pip install -q -r requirements/dev.txt
+	touch $@ $(VENV)/.base-installed
+
+install: $(VENV)/.base-installed
+install-dev: $(VENV)/.dev-installed
+
+var:
+	mkdir -p var/celery/queue var/celery/processed var/celery/results var/media
+
+## run: migrate, seed demo data and serve on http://127.0.0.1:8000 with a Celery worker and beat beside it.
+run: install var
+	$(MANAGE) migrate --no-input
+	$(MANAGE) seed_demo
+	$(BIN)/honcho start -f Procfile.dev
+
+seed: install var
+	$(MANAGE) seed_demo
+
+## test: lint, types, migrations and schema checks, then the whole suite (PostgreSQL/Redis when their URLs are set).
+test: install-dev var lint typecheck migrations-check
+	$(BIN)/pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy apps nofx
+
+migrations-check: install-dev
+	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) makemigrations --check --dry-run
+
+## schema: regenerate the committed OpenAPI schema after changing the API.
+schema: install-dev
+	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
+
+requirements: install-dev
+	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --allow-unsafe -o requirements/base.txt requirements/base.in
+	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --allow-unsafe -o requirements/dev.txt requirements/dev.in
+	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --allow-unsafe -o requirements/prod.txt requirements/prod.in
+
+clean:
+	rm -rf var/celery var/staticfiles

@@ -1,0 +1,87 @@
+"""Schema generation: every operation documents its error responses with the one problem+json shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework import permissions, serializers
+
+from apps.core.problems import PROBLEM_CONTENT_TYPE
+
+
+class ProblemFieldErrorSerializer(serializers.Serializer[Any]):
+    field = serializers.CharField(allow_null=True, help_text="Dotted path of the offending field; null for the whole body.")
+    message = serializers.CharField()
+    code = serializers.CharField()
+
+
+class ProblemSerializer(serializers.Serializer[Any]):
+    """RFC 9457 problem details."""
+
+    type = serializers.URLField(help_text="A URI naming the kind of problem.")
+    title = serializers.CharField(help_text="A short summary of the kind of problem.")
+    status = serializers.IntegerField(help_text="The HTTP status code.")
+    detail = serializers.CharField(help_text="What went wrong with this request, for a person to read.")
+    instance = serializers.CharField(help_text="The path of the request.")
+    errors = ProblemFieldErrorSerializer(many=True, required=False, help_text="Per-field validation errors.")
+
+
+_DESCRIPTIONS = {
+    "400": "The request is malformed or has invalid fields (see `errors`).",
+    "401": "No valid credentials were presented.",
+    "403": "The credentials are valid but lack the permission for this operation.",
+    "404": "No such resource in the caller's organization (objects of other organizations are never revealed).",
+    "409": "The request conflicts with the resource's current state.",
+    "415": "The request body's media type is not supported.",
+    "422": "The request is well-formed but violates a rule (see `errors`).",
+    "429": "Rate limit or quota exceeded; retry after `Retry-After` seconds.",
+}
+
+
+class ProblemAutoSchema(AutoSchema):
+    """Adds the problem+json error responses that an operation can actually produce.
+
+    Views add more codes (409, 422, 429 ...) with `extend_schema(responses=...)` or by listing them in
+    an `extra_error_codes` attribute.
+    """
+
+    def _problem_ref(self) -> dict[str, Any]:
+        component = ResolvedComponent(
+            name="Problem",
+            type=ResolvedComponent.SCHEMA,
+            object="Problem",
+            schema=self._map_serializer(ProblemSerializer(), "response"),
+        )
+        self.registry.register_on_missing(component)
+        return component.ref
+
+    def _error_codes(self) -> set[str]:
+        codes: set[str] = set()
+        method = self.method.upper()
+        if method in ("POST", "PUT", "PATCH"):
+            codes |= {"400", "415"}
+        if method == "GET" and (self._is_list_view() or self._get_filter_parameters()):
+            # Bad filter values and a malformed cursor.
+            codes |= {"400", "404"}
+        if "{" in self.path:
+            codes.add("404")
+        perms = getattr(self.view, "permission_classes", [])
+        if not all(p is permissions.AllowAny for p in perms):
+            codes |= {"401", "403"}
+        codes |= {str(code) for code in getattr(self.view, "extra_error_codes", ())}
+        return codes
+
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:  # type: ignore[override]
+        responses: dict[str, Any] = super()._get_response_bodies(direction)  # type: ignore[arg-type]
+        if direction != "response":
+            return responses
+        ref = self._problem_ref()
+        for code in sorted(self._error_codes()):
+            if code not in responses:
+                responses[code] = {
+                    "description": _DESCRIPTIONS.get(code, "Error."),
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": ref}},
+                }
+        return responses

@@ -1,0 +1,20 @@
+"""The one router for `/api/v1/`. Each app registers its viewsets here; routes are kebab-case plurals."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from apps.accounts.api.views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TeamViewSet
+from apps.security.api.views import AuditEventViewSet
+
+router = SimpleRouter()
+router.register("organizations", OrganizationViewSet, basename="organization")
+router.register("memberships", MembershipViewSet, basename="membership")
+router.register("teams", TeamViewSet, basename="team")
+router.register("invitations", InvitationViewSet, basename="invitation")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
+
+app_name = "api"
+urlpatterns = [
+    path("me/", MeView.as_view(), name="me"),
+    *router.urls,
+]

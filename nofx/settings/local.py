@@ -1,0 +1,33 @@
+"""Local development and the `make run` demo: debug on, console email, no services required."""
+
+from collections.abc import Callable
+from secrets import token_urlsafe
+
+from cryptography.fernet import Fernet
+
+from .base import *  # noqa: F403
+from .base import STORAGES, VAR_DIR, env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
+
+def _local_secret(name: str, make: Callable[[], str]) -> str:
+    """Read a per-checkout secret from var/secrets/, creating it on first use (never committed)."""
+    path = VAR_DIR / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or _local_secret("django-secret-key", lambda: token_urlsafe(50))
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
+    _local_secret("field-encryption-key", lambda: Fernet.generate_key().decode())
+]
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405
+# The demo's sandboxes listen on loopback.
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=True)

@@ -1,0 +1,26 @@
+"""Settings for the test suite: PostgreSQL when `DATABASE_URL` is set, SQLite otherwise."""
+
+from cryptography.fernet import Fernet
+
+from .base import *  # noqa: F403
+from .base import STORAGES, TEMPLATES, env
+
+DEBUG = False
+SECRET_KEY = "test-only-not-a-secret"  # noqa: S105 - the suite's own throwaway key
+ALLOWED_HOSTS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+# Fresh Fernet keys for every run: nothing encrypted by the suite outlives it.
+FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = "memory://"
+CELERY_RESULT_BACKEND = "cache+memory://"
+LOG_FORMAT = "plain"
+LOGGING["handlers"]["console"]["formatter"] = "plain"  # noqa: F405
+LOGGING["root"]["level"] = env("LOG_LEVEL", default="WARNING")  # noqa: F405
+OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
+# An undefined variable in a template is a bug; make it loud in tests.
+TEMPLATES[0]["OPTIONS"]["string_if_invalid"] = "INVALID_TEMPLATE_VARIABLE(%s)"
+MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "test-media"))  # noqa: F405

@@ -1,0 +1,142 @@
+"""Wiring shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from apps.accounts.models import Membership, Organization, User
+from apps.accounts.roles import Role
+from tests.factories.accounts import MembershipFactory, OrganizationFactory, UserFactory
+
+# In CI these services are part of the contract: a test that needs one fails when it is missing.
+REQUIRE_SERVICES = os.environ.get("NOFX_REQUIRE_SERVICES", "") == "1"
+
+
+def _on_postgres() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    available = {"postgres": _on_postgres(), "redis": bool(settings.REDIS_URL)}
+    missing = {name for name, ok in available.items() if not ok}
+    if not missing:
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if missing & {m.name for m in item.iter_markers()} else keep).append(item)
+    if drop and REQUIRE_SERVICES:
+        raise pytest.UsageError(
+            f"{len(drop)} tests need {', '.join(sorted(missing))}, which this run does not have "
+            "(set DATABASE_URL to PostgreSQL and REDIS_URL)."
+        )
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"note: {len(drop)} tests need {', '.join(sorted(missing))} and were deselected; "
+                "`.ci/run` runs them against the real services."
+            )
+
+
+@pytest.fixture(autouse=True)
+def _block_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test talks to anything but loopback."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("/"):
+            raise RuntimeError(f"Tests may only connect to loopback, not {host!r}.")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache() -> Iterator[None]:
+    from django.core.cache import cache
+
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return _on_postgres()
+
+
+@pytest.fixture
+def organization(db: None) -> Organization:
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def other_organization(db: None) -> Organization:
+    return OrganizationFactory(name="Foreign Corp")
+
+
+def _member(organization: Organization, role: str) -> User:
+    return MembershipFactory(organization=organization, role=role).user
+
+
+@pytest.fixture
+def owner(organization: Organization) -> User:
+    return _member(organization, Role.OWNER)
+
+
+@pytest.fixture
+def admin_user(organization: Organization) -> User:
+    return _member(organization, Role.ADMIN)
+
+
+@pytest.fixture
+def viewer(organization: Organization) -> User:
+    return _member(organization, Role.VIEWER)
+
+
+@pytest.fixture
+def make_member() -> Any:
+    return _member
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def owner_client(owner: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(owner)
+    return client
+
+
+@pytest.fixture
+def user(db: None) -> User:
+    return UserFactory()
+
+
+@pytest.fixture
+def membership_of() -> Any:
+    def get(user: User, organization: Organization) -> Membership:
+        return Membership.objects.get(user=user, organization=organization)
+
+    return get
+
+
+@pytest.fixture
+def pg_cursor(db: None) -> Any:
+    if not _on_postgres():
+        pytest.fail("This test needs PostgreSQL.")
+    with connection.cursor() as cursor:
+        yield cursor
