@@ -16,9 +16,7 @@ from django.utils import timezone
 from apps.accounts.roles import Role
 from apps.core.models import BaseModel, OrganizationScopedQuerySet
 
-region_code_validator = RegexValidator(
-    r"^[a-z]{2}(-[a-z0-9]+)+$", "A region code looks like `eu-west` or `us-east`."
-)
+region_code_validator = RegexValidator(r"^[a-z]{2}(-[a-z0-9]+)+$", "A region code looks like `eu-west` or `us-east`.")
 
 
 class UserManager(BaseUserManager["User"]):
@@ -126,9 +124,7 @@ class Team(BaseModel):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=60)
     description = models.TextField(blank=True)
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
-    )
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     members = models.ManyToManyField(Membership, through="TeamMembership", related_name="teams")
 
     objects = OrganizationScopedQuerySet.as_manager()
@@ -193,9 +189,7 @@ class Invitation(BaseModel):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(

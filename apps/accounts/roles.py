@@ -60,9 +60,7 @@ _VIEW = {name for name in PERMISSIONS if name.endswith(".view")}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     Role.VIEWER: frozenset(_VIEW - {"audit.view", "security.view"}),
-    Role.OPERATOR: frozenset(
-        (_VIEW - {"security.view"}) | {"connectors.operate", "workflows.operate"}
-    ),
+    Role.OPERATOR: frozenset((_VIEW - {"security.view"}) | {"connectors.operate", "workflows.operate"}),
     Role.DEVELOPER: frozenset(
         _VIEW
         | {

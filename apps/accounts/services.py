@@ -70,6 +70,13 @@ def update_organization(*, organization: Organization, actor: User, name: str | 
 # -- Memberships -------------------------------------------------------------------------------------------
 
 
+def _acting_role(actor: User, organization: Organization) -> str | None:
+    """The highest role the actor may grant in the organization: their own, or any for platform operators."""
+    if actor.is_staff and actor.is_active:
+        return Role.OWNER
+    return role_of(actor, organization)
+
+
 def _other_owners(membership: Membership) -> bool:
     return (
         Membership.objects.filter(organization_id=membership.organization_id, role=Role.OWNER)
@@ -82,7 +89,7 @@ def change_member_role(*, membership: Membership, role: str, actor: User) -> Mem
     """Give a member another role. Nobody grants above their own role; the last owner stays an owner."""
     if role not in Role.values:
         raise BusinessRuleViolation(f"Unknown role {role!r}.", field="role", code="invalid_choice")
-    actor_role = role_of(actor, membership.organization)
+    actor_role = _acting_role(actor, membership.organization)
     if actor_role is None or not can_grant(actor_role, role) or not can_grant(actor_role, membership.role):
         raise NotPermitted("You cannot grant or change a role above your own.", field="role", code="role_too_high")
     if membership.role == role:
@@ -109,15 +116,13 @@ def change_member_role(*, membership: Membership, role: str, actor: User) -> Mem
 
 
 def remove_member(*, membership: Membership, actor: User) -> None:
-    actor_role = role_of(actor, membership.organization)
+    actor_role = _acting_role(actor, membership.organization)
     if membership.user_id != actor.pk and (actor_role is None or not can_grant(actor_role, membership.role)):
         raise NotPermitted("You cannot remove a member whose role is above your own.", code="role_too_high")
     with transaction.atomic():
         locked = Membership.objects.select_for_update().get(pk=membership.pk)
         if locked.role == Role.OWNER and not _other_owners(locked):
-            raise BusinessRuleViolation(
-                "The organization's last owner cannot leave or be removed.", code="last_owner"
-            )
+            raise BusinessRuleViolation("The organization's last owner cannot leave or be removed.", code="last_owner")
         record_audit_event(
             actor=actor,
             action="accounts.member_removed",
@@ -243,7 +248,7 @@ def create_invitation(
     email = email.strip().lower()
     if role not in Role.values:
         raise BusinessRuleViolation(f"Unknown role {role!r}.", field="role", code="invalid_choice")
-    actor_role = role_of(actor, organization)
+    actor_role = _acting_role(actor, organization)
     if actor_role is None or not can_grant(actor_role, role):
         raise NotPermitted("You cannot invite someone with a role above your own.", field="role", code="role_too_high")
     if team is not None and team.organization_id != organization.pk:
@@ -333,3 +338,44 @@ def accept_invitation(*, token: str, user: User) -> Membership:
             data={"membership_id": str(membership.pk), "role": membership.role},
         )
     return membership
+
+
+# -- Object grants -------------------------------------------------------------------------------------------
+
+
+def grant_object_permission(*, user: User, perm: str, obj: Any, actor: User) -> None:
+    """Let one member do `perm` (a named permission) on one object, beyond what their role allows."""
+    from guardian.shortcuts import assign_perm
+
+    from apps.accounts.permissions import object_permission_codename
+
+    organization = Organization.objects.get(pk=obj.organization_id)
+    if not Membership.objects.filter(user=user, organization=organization).exists():
+        raise BusinessRuleViolation("Only members of the object's organization can be granted access.", field="user")
+    actor_role = _acting_role(actor, organization)
+    if actor_role is None or not can_grant(actor_role, Role.ADMIN):
+        raise NotPermitted("Only owners and admins grant access to single objects.", code="role_too_high")
+    codename = object_permission_codename(perm, obj)
+    with transaction.atomic():
+        assign_perm(f"{obj._meta.app_label}.{codename}", user, obj)
+        record_audit_event(
+            actor=actor,
+            action="accounts.object_permission_granted",
+            target=obj,
+            data={"user_id": str(user.pk), "perm": perm},
+        )
+
+
+def revoke_object_permission(*, user: User, perm: str, obj: Any, actor: User) -> None:
+    from guardian.shortcuts import remove_perm
+
+    from apps.accounts.permissions import object_permission_codename
+
+    with transaction.atomic():
+        remove_perm(f"{obj._meta.app_label}.{object_permission_codename(perm, obj)}", user, obj)
+        record_audit_event(
+            actor=actor,
+            action="accounts.object_permission_revoked",
+            target=obj,
+            data={"user_id": str(user.pk), "perm": perm},
+        )

@@ -32,8 +32,8 @@ def organization_of_principal(request: HttpRequest, auth: Any = None) -> Organiz
     wanted_slug = request.META.get(HEADER)
     if wanted_slug:
         # A slug the user does not belong to names no organization for them: nothing is visible.
-        chosen = memberships.filter(organization__slug=wanted_slug).first()
-        return chosen.organization if chosen else None
+        named = memberships.filter(organization__slug=wanted_slug).first()
+        return named.organization if named else None
     session = getattr(request, "session", None)
     wanted_id = session.get(SESSION_KEY) if session is not None else None
     chosen: Membership | None = None

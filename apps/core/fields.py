@@ -11,7 +11,7 @@ from django.db import models
 from apps.core import crypto
 
 
-class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
+class EncryptedTextField(models.TextField):
     """Text stored as a Fernet token. Never filter or order on it: the ciphertext is randomised."""
 
     description = "Text encrypted at rest"
@@ -28,7 +28,7 @@ class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
         return crypto.decrypt(value)
 
 
-class EncryptedJSONField(models.TextField):  # type: ignore[type-arg]
+class EncryptedJSONField(models.TextField):
     """A JSON document (e.g. a credentials dict) stored as one Fernet token."""
 
     description = "JSON encrypted at rest"

@@ -6,27 +6,39 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
-from rest_framework import permissions, serializers
+from rest_framework import permissions
 
 from apps.core.problems import PROBLEM_CONTENT_TYPE
 
-
-class ProblemFieldErrorSerializer(serializers.Serializer[Any]):
-    field = serializers.CharField(allow_null=True, help_text="Dotted path of the offending field; null for the whole body.")
-    message = serializers.CharField()
-    code = serializers.CharField()
-
-
-class ProblemSerializer(serializers.Serializer[Any]):
-    """RFC 9457 problem details."""
-
-    type = serializers.URLField(help_text="A URI naming the kind of problem.")
-    title = serializers.CharField(help_text="A short summary of the kind of problem.")
-    status = serializers.IntegerField(help_text="The HTTP status code.")
-    detail = serializers.CharField(help_text="What went wrong with this request, for a person to read.")
-    instance = serializers.CharField(help_text="The path of the request.")
-    errors = ProblemFieldErrorSerializer(many=True, required=False, help_text="Per-field validation errors.")
-
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem document: the one shape of every error this API returns.",
+    "properties": {
+        "type": {"type": "string", "format": "uri", "description": "A URI naming the kind of problem."},
+        "title": {"type": "string", "description": "A short summary of the kind of problem."},
+        "status": {"type": "integer", "description": "The HTTP status code."},
+        "detail": {"type": "string", "description": "What went wrong with this request, for a person to read."},
+        "instance": {"type": "string", "description": "The path of the request."},
+        "errors": {
+            "type": "array",
+            "description": "Per-field errors, for validation problems and refused rules.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {
+                        "type": "string",
+                        "nullable": True,
+                        "description": "Dotted path of the offending field; null for the whole request.",
+                    },
+                    "message": {"type": "string"},
+                    "code": {"type": "string"},
+                },
+                "required": ["field", "message", "code"],
+            },
+        },
+    },
+    "required": ["type", "title", "status", "detail", "instance"],
+}
 
 _DESCRIPTIONS = {
     "400": "The request is malformed or has invalid fields (see `errors`).",
@@ -43,16 +55,12 @@ _DESCRIPTIONS = {
 class ProblemAutoSchema(AutoSchema):
     """Adds the problem+json error responses that an operation can actually produce.
 
-    Views add more codes (409, 422, 429 ...) with `extend_schema(responses=...)` or by listing them in
-    an `extra_error_codes` attribute.
+    Views add more codes (409, 422, 429 ...) by listing them in an `extra_error_codes` attribute.
     """
 
     def _problem_ref(self) -> dict[str, Any]:
         component = ResolvedComponent(
-            name="Problem",
-            type=ResolvedComponent.SCHEMA,
-            object="Problem",
-            schema=self._map_serializer(ProblemSerializer(), "response"),
+            name="Problem", type=ResolvedComponent.SCHEMA, object="Problem", schema=PROBLEM_SCHEMA
         )
         self.registry.register_on_missing(component)
         return component.ref
@@ -73,8 +81,8 @@ class ProblemAutoSchema(AutoSchema):
         codes |= {str(code) for code in getattr(self.view, "extra_error_codes", ())}
         return codes
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:  # type: ignore[override]
-        responses: dict[str, Any] = super()._get_response_bodies(direction)  # type: ignore[arg-type]
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
         ref = self._problem_ref()

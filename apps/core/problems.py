@@ -110,15 +110,15 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, BusinessRuleViolation):
-        errors = [{"field": exc.field, "message": exc.message, "code": exc.code}]
-        exc = Problem(status_code=exc.status_code, code=exc.code, detail=exc.message, errors=errors)
+        rule_errors: list[dict[str, Any]] = [{"field": exc.field, "message": exc.message, "code": exc.code}]
+        exc = Problem(status_code=exc.status_code, code=exc.code, detail=exc.message, errors=rule_errors)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     request = context.get("request")
     instance = request.get_full_path() if request is not None else ""
-    errors = None
-    title = None
+    errors: list[dict[str, Any]] | None = None
+    title: str | None = None
     extra: dict[str, Any] = {}
     if isinstance(exc, Problem):
         code, detail, title, errors, extra = exc.problem_code, str(exc.detail), exc.title, exc.errors, exc.extra
@@ -146,9 +146,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     return response
 
 
-def problem_response(
-    request: HttpRequest, *, status_code: int, code: str, detail: str, **kwargs: Any
-) -> JsonResponse:
+def problem_response(request: HttpRequest, *, status_code: int, code: str, detail: str, **kwargs: Any) -> JsonResponse:
     """A problem+json response for plain Django views and middleware (outside DRF)."""
     body = problem_body(status_code=status_code, code=code, detail=detail, instance=request.get_full_path(), **kwargs)
     return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)

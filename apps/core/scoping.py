@@ -9,13 +9,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from apps.core.models import OrganizationScopedQuerySet
 
 if TYPE_CHECKING:
-    from apps.accounts.models import Organization
+    from apps.accounts.models import Organization, User
 
 
 def principal_organization(request: Request) -> Organization | None:
@@ -24,22 +27,36 @@ def principal_organization(request: Request) -> Organization | None:
     return request_organization(request)
 
 
-class OrganizationScopedMixin:
+class ActorMixin(GenericAPIView[Any]):
+    @property
+    def actor(self) -> User:
+        """The signed-in user the request acts as (these views require authentication)."""
+        return self.request.user  # type: ignore[return-value]
+
+
+class OrganizationScopedMixin(ActorMixin):
     """For viewsets over org-owned models: scope `get_queryset()` and hand the organization to services.
 
     Set `required_permissions` to map actions to named permissions (see `apps.accounts.roles`);
     `OrganizationPermission` enforces them.
     """
 
-    request: Request
     required_permissions: dict[str, str] = {}
 
     @property
     def organization(self) -> Organization | None:
         return principal_organization(self.request)
 
+    @property
+    def tenant(self) -> Organization:
+        """The organization, for writes: a principal without one cannot create anything."""
+        organization = self.organization
+        if organization is None:
+            raise PermissionDenied("You are not a member of any organization.")
+        return organization
+
     def get_queryset(self) -> QuerySet[Any]:
-        queryset = super().get_queryset()  # type: ignore[misc]
+        queryset = super().get_queryset()
         if not isinstance(queryset, OrganizationScopedQuerySet):
             raise TypeError(f"{type(self).__name__} must be over a model with an OrganizationScopedQuerySet.")
         return queryset.for_organization(self.organization)
@@ -78,3 +95,14 @@ class OrganizationPermission(BasePermission):
         if perm is None:
             return True
         return user_can(request.user, perm, principal_organization(request), obj=obj)
+
+
+class OrganizationScopedRelatedField(serializers.PrimaryKeyRelatedField[Any]):
+    """A reference to another object of the caller's organization; any other id is "does not exist"."""
+
+    def get_queryset(self) -> QuerySet[Any]:
+        queryset = super().get_queryset()
+        if not isinstance(queryset, OrganizationScopedQuerySet):
+            raise TypeError("OrganizationScopedRelatedField needs a queryset of an organization-owned model.")
+        request = self.context.get("request")
+        return queryset.for_organization(principal_organization(request) if request is not None else None)

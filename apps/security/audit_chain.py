@@ -76,9 +76,7 @@ def _rows(chain: str) -> Iterator[dict[str, Any]]:
     yield from AuditEvent.objects.filter(chain=chain).order_by("seq").values(*fields).iterator(chunk_size=2000)
 
 
-def verify_chain(
-    chain: str, rows: Iterable[dict[str, Any]] | None = None
-) -> tuple[int, str, ChainBreak | None]:
+def verify_chain(chain: str, rows: Iterable[dict[str, Any]] | None = None) -> tuple[int, str, ChainBreak | None]:
     """Walk one chain from seq 1; return how many events were read, the last hash and the first break."""
     expected_seq = 1
     prev_hash = GENESIS_HASH
@@ -100,9 +98,13 @@ def verify_chain(
 def verify_all_chains(chains: Iterable[str] | None = None) -> VerificationResult:
     from apps.security.models import AuditChainHead
 
-    names = list(chains) if chains is not None else sorted(
-        set(AuditEvent.objects.values_list("chain", flat=True).distinct())
-        | set(AuditChainHead.objects.values_list("chain", flat=True))
+    names = (
+        list(chains)
+        if chains is not None
+        else sorted(
+            set(AuditEvent.objects.values_list("chain", flat=True).distinct())
+            | set(AuditChainHead.objects.values_list("chain", flat=True))
+        )
     )
     breaks: list[ChainBreak] = []
     total = 0
@@ -115,7 +117,9 @@ def verify_all_chains(chains: Iterable[str] | None = None) -> VerificationResult
             if head.seq > count:
                 broken = ChainBreak(name, count + 1, f"events after seq {count} are missing (head is at {head.seq})")
             elif head.seq < count:
-                broken = ChainBreak(name, head.seq + 1, f"events after the head (seq {head.seq}) were not appended by us")
+                broken = ChainBreak(
+                    name, head.seq + 1, f"events after the head (seq {head.seq}) were not appended by us"
+                )
             else:
                 broken = ChainBreak(name, count, "the last event differs from the one the chain head recorded")
         if broken is not None:

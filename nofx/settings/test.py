@@ -3,7 +3,7 @@
 from cryptography.fernet import Fernet
 
 from .base import *  # noqa: F403
-from .base import STORAGES, TEMPLATES, env
+from .base import INSTALLED_APPS, STORAGES, TEMPLATES, env
 
 DEBUG = False
 SECRET_KEY = "test-only-not-a-secret"  # noqa: S105 - the suite's own throwaway key
@@ -18,9 +18,15 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
 CELERY_RESULT_BACKEND = "cache+memory://"
 LOG_FORMAT = "plain"
-LOGGING["handlers"]["console"]["formatter"] = "plain"  # noqa: F405
-LOGGING["root"]["level"] = env("LOG_LEVEL", default="WARNING")  # noqa: F405
+LOGGING["handlers"]["console"]["formatter"] = "plain"
+LOGGING["root"]["level"] = env("LOG_LEVEL", default="WARNING")
 OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
 # An undefined variable in a template is a bug; make it loud in tests.
 TEMPLATES[0]["OPTIONS"]["string_if_invalid"] = "INVALID_TEMPLATE_VARIABLE(%s)"
-MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "test-media"))  # noqa: F405
+MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "test-media"))
+
+# Models that only the suite uses (e.g. to exercise encrypted fields); created without migrations.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+# Static files come from the finders, as in development; nothing is collected before the suite runs.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

@@ -7,7 +7,7 @@ from apps.accounts.models import Invitation, Membership, Organization, Team, Tea
 from apps.accounts.roles import Role
 from apps.accounts.services import hash_token
 
-DEFAULT_PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - the suite's own test accounts
+DEFAULT_PASSWORD = "correct-horse-battery-staple"
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):

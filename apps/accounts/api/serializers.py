@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from apps.accounts.models import Invitation, InvitationStatus, Membership, Organization, Team, User
 from apps.accounts.roles import Role
+from apps.core.scoping import OrganizationScopedRelatedField
 
 
 class OrganizationSerializer(serializers.ModelSerializer[Organization]):
@@ -89,8 +90,9 @@ class MembershipUpdateSerializer(serializers.Serializer[Any]):
 
 
 class TeamSerializer(serializers.ModelSerializer[Team]):
-    parent = serializers.PrimaryKeyRelatedField(
-        queryset=Team.objects.none(), allow_null=True, required=False, help_text="The parent team's id."
+    # The API calls it `parent` as the model does; the stubs know Field.parent as the enclosing serializer.
+    parent = OrganizationScopedRelatedField(  # type: ignore[assignment]
+        queryset=Team.objects.all(), allow_null=True, required=False, help_text="The parent team's id."
     )
     member_count = serializers.IntegerField(read_only=True)
 
@@ -100,39 +102,19 @@ class TeamSerializer(serializers.ModelSerializer[Team]):
         read_only_fields = ("id", "member_count", "created_at")
         extra_kwargs = {"slug": {"required": False}}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        organization = self.context.get("organization")
-        # Only teams of the caller's organization can be a parent; another org's id is "does not exist".
-        parent_field = self.fields["parent"]
-        assert isinstance(parent_field, serializers.PrimaryKeyRelatedField)
-        parent_field.queryset = Team.objects.for_organization(organization)
-
 
 class TeamMemberSerializer(serializers.Serializer[Any]):
-    membership = serializers.PrimaryKeyRelatedField(queryset=Membership.objects.none())
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        field = self.fields["membership"]
-        assert isinstance(field, serializers.PrimaryKeyRelatedField)
-        field.queryset = Membership.objects.for_organization(self.context.get("organization"))
+    membership = OrganizationScopedRelatedField(queryset=Membership.objects.all())
 
 
 class InvitationSerializer(serializers.ModelSerializer[Invitation]):
     status = serializers.ChoiceField(choices=InvitationStatus.choices, read_only=True)
-    team = serializers.PrimaryKeyRelatedField(queryset=Team.objects.none(), allow_null=True, required=False)
+    team = OrganizationScopedRelatedField(queryset=Team.objects.all(), allow_null=True, required=False)
 
     class Meta:
         model = Invitation
         fields = ("id", "email", "role", "team", "status", "invited_by", "expires_at", "accepted_at", "created_at")
         read_only_fields = ("id", "status", "invited_by", "expires_at", "accepted_at", "created_at")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        field = self.fields["team"]
-        assert isinstance(field, serializers.PrimaryKeyRelatedField)
-        field.queryset = Team.objects.for_organization(self.context.get("organization"))
 
 
 class InvitationAcceptSerializer(serializers.Serializer[Any]):

@@ -5,63 +5,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditChainHead',
+            name="AuditChainHead",
             fields=[
-                ('chain', models.CharField(max_length=64, primary_key=True, serialize=False)),
-                ('seq', models.PositiveBigIntegerField(default=0)),
-                ('hash', models.CharField(max_length=64)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("chain", models.CharField(max_length=64, primary_key=True, serialize=False)),
+                ("seq", models.PositiveBigIntegerField(default=0)),
+                ("hash", models.CharField(max_length=64)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='AuditVerification',
+            name="AuditVerification",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField()),
-                ('chains_checked', models.PositiveIntegerField()),
-                ('events_checked', models.PositiveBigIntegerField()),
-                ('ok', models.BooleanField()),
-                ('broken_chain', models.CharField(blank=True, max_length=64)),
-                ('broken_seq', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('reason', models.TextField(blank=True)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField()),
+                ("chains_checked", models.PositiveIntegerField()),
+                ("events_checked", models.PositiveBigIntegerField()),
+                ("ok", models.BooleanField()),
+                ("broken_chain", models.CharField(blank=True, max_length=64)),
+                ("broken_seq", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("reason", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ('-finished_at',),
-                'get_latest_by': 'finished_at',
+                "ordering": ("-finished_at",),
+                "get_latest_by": "finished_at",
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('chain', models.CharField(help_text="The organization's id, or `platform`.", max_length=64)),
-                ('seq', models.PositiveBigIntegerField()),
-                ('occurred_at', models.DateTimeField(db_index=True)),
-                ('actor_type', models.CharField(help_text='user, api_client, system, scim ...', max_length=32)),
-                ('actor_id', models.CharField(blank=True, max_length=64)),
-                ('action', models.CharField(db_index=True, max_length=100)),
-                ('target_type', models.CharField(blank=True, max_length=100)),
-                ('target_id', models.CharField(blank=True, max_length=64)),
-                ('request_id', models.CharField(blank=True, max_length=128)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64, unique=True)),
-                ('organization', models.ForeignKey(blank=True, db_constraint=False, help_text='Kept without a foreign-key constraint: the log outlives what it describes.', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='accounts.organization')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("chain", models.CharField(help_text="The organization's id, or `platform`.", max_length=64)),
+                ("seq", models.PositiveBigIntegerField()),
+                ("occurred_at", models.DateTimeField(db_index=True)),
+                ("actor_type", models.CharField(help_text="user, api_client, system, scim ...", max_length=32)),
+                ("actor_id", models.CharField(blank=True, max_length=64)),
+                ("action", models.CharField(db_index=True, max_length=100)),
+                ("target_type", models.CharField(blank=True, max_length=100)),
+                ("target_id", models.CharField(blank=True, max_length=64)),
+                ("request_id", models.CharField(blank=True, max_length=128)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64, unique=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        help_text="Kept without a foreign-key constraint: the log outlives what it describes.",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('chain', 'seq'),
-                'indexes': [models.Index(fields=['organization', '-occurred_at'], name='security_au_organiz_f54fd8_idx'), models.Index(fields=['target_type', 'target_id'], name='security_au_target__b0c221_idx')],
-                'constraints': [models.UniqueConstraint(fields=('chain', 'seq'), name='security_auditevent_chain_seq')],
+                "ordering": ("chain", "seq"),
+                "indexes": [
+                    models.Index(fields=["organization", "-occurred_at"], name="security_au_organiz_f54fd8_idx"),
+                    models.Index(fields=["target_type", "target_id"], name="security_au_target__b0c221_idx"),
+                ],
+                "constraints": [models.UniqueConstraint(fields=("chain", "seq"), name="security_auditevent_chain_seq")],
             },
         ),
     ]

@@ -1,0 +1,119 @@
+"""Every API endpoint keeps organizations apart.
+
+The test walks the URL patterns of `/api/v1/`, so a new endpoint is covered the day it is added: it
+fails until the endpoint's model has an entry in FOREIGN_OBJECTS below. For each detail endpoint and each
+method, a member of one organization presents the id of another organization's object and must get 404
+(never 403, which would confirm the object exists, and never 2xx); every list must leave foreign objects out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import models
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from apps.accounts.models import Invitation, Membership, Organization, Team
+from apps.security.models import AuditEvent
+from apps.security.services import record_audit_event
+from tests.factories.accounts import InvitationFactory, MembershipFactory, TeamFactory
+
+# How to make an object of each API-exposed model inside a given (foreign) organization.
+FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]] = {
+    Organization: lambda org: org,
+    Membership: lambda org: MembershipFactory(organization=org),
+    Team: lambda org: TeamFactory(organization=org),
+    Invitation: lambda org: InvitationFactory(organization=org),
+    AuditEvent: lambda org: record_audit_event(actor=None, action="test.foreign", organization=org),
+}
+# URL keyword arguments other than `pk`, and the model whose id they carry.
+KWARG_MODELS: dict[str, type[models.Model]] = {"membership_id": Membership}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    kwargs: tuple[str, ...]
+    methods: tuple[str, ...]
+    model: type[models.Model] | None
+
+
+def _model_of(view_class: Any) -> type[models.Model] | None:
+    queryset = getattr(view_class, "queryset", None)
+    if queryset is not None:
+        return queryset.model
+    serializer = getattr(view_class, "serializer_class", None)
+    meta = getattr(serializer, "Meta", None)
+    return getattr(meta, "model", None)
+
+
+def _walk(patterns: list[Any], namespace: str | None = None) -> Iterator[tuple[str, URLPattern]]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, entry.namespace or namespace)
+        elif isinstance(entry, URLPattern) and namespace == "api" and entry.name:
+            yield f"api:{entry.name}", entry
+
+
+def api_routes() -> list[Route]:
+    routes = []
+    for name, pattern in _walk(get_resolver().url_patterns):
+        callback = pattern.callback
+        view_class = getattr(callback, "cls", None)
+        actions = getattr(callback, "actions", None)
+        allowed = set(getattr(view_class, "http_method_names", ()))
+        candidates = actions or ("get", "post", "patch", "put", "delete")
+        methods = tuple(m.upper() for m in candidates if m in allowed)
+        routes.append(
+            Route(
+                name=name, kwargs=tuple(pattern.pattern.regex.groupindex), methods=methods, model=_model_of(view_class)
+            )
+        )
+    return routes
+
+
+DETAIL_ROUTES = [r for r in api_routes() if r.kwargs]
+LIST_ROUTES = [r for r in api_routes() if not r.kwargs and r.name.endswith("-list") and "GET" in r.methods]
+
+
+def test_the_walk_finds_the_api():
+    names = {r.name for r in api_routes()}
+    assert {"api:team-detail", "api:membership-list", "api:audit-event-detail"} <= names
+
+
+@pytest.mark.parametrize("route", DETAIL_ROUTES, ids=lambda r: r.name)
+def test_a_foreign_id_answers_404_on_every_method(route, api_client, owner, other_organization):
+    # given
+    assert route.model in FOREIGN_OBJECTS, f"Add {route.model} to FOREIGN_OBJECTS to cover {route.name}."
+    foreign = {"pk": FOREIGN_OBJECTS[route.model](other_organization)}
+    for kwarg in route.kwargs:
+        if kwarg != "pk":
+            assert kwarg in KWARG_MODELS, f"Add the model behind `{kwarg}` to KWARG_MODELS to cover {route.name}."
+            foreign[kwarg] = FOREIGN_OBJECTS[KWARG_MODELS[kwarg]](other_organization)
+    url = reverse(route.name, kwargs={k: str(foreign[k].pk) for k in route.kwargs})
+    api_client.force_authenticate(owner)
+    for method in route.methods:
+        if method in ("HEAD", "OPTIONS"):
+            continue
+        # when
+        response = api_client.generic(method, url, data="{}", content_type="application/json")
+        # then
+        assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
+        assert response["Content-Type"] == "application/problem+json"
+    for obj in foreign.values():
+        assert type(obj)._default_manager.filter(pk=obj.pk).exists(), "a foreign object was deleted"
+
+
+@pytest.mark.parametrize("route", LIST_ROUTES, ids=lambda r: r.name)
+def test_lists_never_include_another_organizations_objects(route, api_client, owner, other_organization):
+    assert route.model in FOREIGN_OBJECTS, f"Add {route.model} to FOREIGN_OBJECTS to cover {route.name}."
+    foreign = FOREIGN_OBJECTS[route.model](other_organization)
+    api_client.force_authenticate(owner)
+
+    response = api_client.get(reverse(route.name))
+
+    assert response.status_code == 200
+    assert str(foreign.pk) not in response.content.decode()
