@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema schema-check bench install install-dev requirements clean seed
+.PHONY: run test lint typecheck migrations-check schema bench install install-dev requirements clean seed var
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -55,9 +55,9 @@ schema: install-dev
 	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
 
 requirements: install-dev
-	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --allow-unsafe -o requirements/base.txt requirements/base.in
-	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --allow-unsafe -o requirements/dev.txt requirements/dev.in
-	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --allow-unsafe -o requirements/prod.txt requirements/prod.in
+	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/base.txt requirements/base.in
+	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/dev.txt requirements/dev.in
+	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/prod.txt requirements/prod.in
 
 clean:
 	rm -rf var/celery var/staticfiles

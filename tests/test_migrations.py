@@ -21,7 +21,7 @@ def _migrate(database_url: str) -> subprocess.CompletedProcess[str]:
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "nofx.settings.test",
     }
-    return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
+    return subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input"],
         cwd=BASE_DIR,
         env=env,

@@ -300,6 +300,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Workers and beat log through LOGGING (JSON with the task's id), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "verify-audit-chains-hourly": {
         "task": "apps.security.tasks.verify_audit_chains_task",
@@ -343,6 +345,8 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # A bad Host header is noise from scanners, not an error of ours.
+        "django.security.DisallowedHost": {"level": "WARNING", "propagate": False, "handlers": []},
         "celery": {"level": LOG_LEVEL},
     },
 }
