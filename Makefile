@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench install install-dev requirements clean seed var
+.PHONY: run test lint typecheck migrations-check schema bench install install-dev requirements clean seed var browser
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,12 @@ seed: install var
 	$(MANAGE) seed_demo
 
 ## test: lint, types, migrations and schema checks, then the whole suite (PostgreSQL/Redis when their URLs are set).
-test: install-dev var lint typecheck migrations-check
+test: install-dev var lint typecheck migrations-check browser
 	$(BIN)/pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile $(PYTEST_ARGS)
+
+## browser: Debian's Chromium for the browser tests (installed once).
+browser:
+	./scripts/install-browser.sh
 
 lint: install-dev
 	$(BIN)/ruff check .

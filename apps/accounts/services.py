@@ -67,6 +67,21 @@ def update_organization(*, organization: Organization, actor: User, name: str | 
     return organization
 
 
+# -- People ---------------------------------------------------------------------------------------------------
+
+
+def update_profile(*, user: User, full_name: str) -> User:
+    """Change what a person is called. The audit event says that it changed, never the name itself."""
+    full_name = full_name.strip()
+    if full_name == user.full_name:
+        return user
+    with transaction.atomic():
+        user.full_name = full_name
+        user.save(update_fields=["full_name"])
+        record_audit_event(actor=user, action="accounts.profile_updated", target=user, data={"fields": ["full_name"]})
+    return user
+
+
 # -- Memberships -------------------------------------------------------------------------------------------
 
 

@@ -39,7 +39,8 @@ class MeView(ActorMixin):
     def patch(self, request: Request) -> Response:
         serializer = self.get_serializer(request.user, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        serializer.save()
+        if "full_name" in serializer.validated_data:
+            services.update_profile(user=self.actor, full_name=serializer.validated_data["full_name"])
         return Response(self.get_serializer(request.user).data)
 
 

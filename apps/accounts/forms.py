@@ -1,0 +1,159 @@
+"""Forms of the account pages. They parse and validate input; the views hand the result to `services`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from apps.accounts.models import Organization, Team, User, region_code_validator
+from apps.accounts.roles import Role, can_grant
+from apps.core.exceptions import BusinessRuleViolation
+
+
+class ServiceForm(forms.Form):
+    """A form that can show an error raised by a service next to the field it names."""
+
+    def add_service_error(self, error: BusinessRuleViolation | ValidationError) -> None:
+        """Attach a service's refusal to its field, or to the form as a whole when the field is not on it."""
+        if isinstance(error, BusinessRuleViolation):
+            field = error.field if error.field in self.fields else None
+            self.add_error(field, error.message)
+            return
+        if hasattr(error, "error_dict"):
+            for name, messages in error.message_dict.items():
+                self.add_error(name if name in self.fields else None, messages)
+            return
+        self.add_error(None, error)
+
+
+def grantable_roles(actor_role: str | None) -> list[tuple[str, str]]:
+    """The roles someone with `actor_role` may hand out, highest first."""
+    if actor_role is None:
+        return []
+    return [(value, label) for value, label in reversed(Role.choices) if can_grant(actor_role, value)]
+
+
+class ProfileForm(forms.ModelForm[User]):
+    class Meta:
+        model = User
+        fields = ("full_name",)
+        labels = {"full_name": "Full name"}
+        help_texts = {"full_name": "Shown to the other members of your organizations."}
+        widgets = {"full_name": forms.TextInput(attrs={"autocomplete": "name"})}
+
+
+class SwitchOrganizationForm(ServiceForm):
+    organization = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class OrganizationCreateForm(ServiceForm):
+    name = forms.CharField(
+        max_length=120,
+        label="Organization name",
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+    slug = forms.SlugField(
+        max_length=60,
+        required=False,
+        label="Short name",
+        help_text="Lower-case letters, digits and hyphens, used in links. Leave it empty to derive it from the name.",
+    )
+    home_region_code = forms.CharField(
+        max_length=32,
+        label="Home region",
+        validators=[region_code_validator],
+        help_text="The region that stores this organization's data, such as us-east or eu-west.",
+    )
+
+    def clean_slug(self) -> str:
+        slug: str = self.cleaned_data.get("slug") or ""
+        if slug and Organization.objects.filter(slug=slug).exists():
+            raise ValidationError("That short name is taken.", code="slug_taken")
+        return slug
+
+    def clean_home_region_code(self) -> str:
+        return str(self.cleaned_data["home_region_code"]).strip().lower()
+
+
+class OrganizationSettingsForm(ServiceForm):
+    name = forms.CharField(max_length=120, label="Organization name")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Several forms share the organization page; their element ids must not collide.
+        kwargs.setdefault("auto_id", "settings_%s")
+        super().__init__(*args, **kwargs)
+
+
+class MemberRoleForm(ServiceForm):
+    """Change one member's role; the choices are the roles the signed-in person may grant."""
+
+    role = forms.ChoiceField(choices=())
+
+    def __init__(self, *args: Any, roles: Iterable[tuple[str, str]], label: str = "Role", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["role"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = list(roles)
+        field.label = label
+
+
+class TeamCreateForm(ServiceForm):
+    name = forms.CharField(max_length=120, label="Team name")
+    parent = forms.ModelChoiceField(
+        queryset=Team.objects.none(),
+        required=False,
+        label="Parent team",
+        empty_label="None (a top-level team)",
+    )
+    description = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Description",
+    )
+
+    def __init__(self, *args: Any, teams: list[tuple[Team, int]], **kwargs: Any) -> None:
+        """`teams` is the organization's tree flattened as (team, depth), which also orders the choices."""
+        kwargs.setdefault("auto_id", "team_%s")
+        super().__init__(*args, **kwargs)
+        field = self.fields["parent"]
+        assert isinstance(field, forms.ModelChoiceField)
+        depth_of = {team.pk: depth for team, depth in teams}
+        ids = [team.pk for team, _ in teams]
+        field.queryset = Team.objects.filter(pk__in=ids)
+        # The choices follow the tree and show nesting, without another query per team.
+        field.choices = [("", field.empty_label or "")] + [
+            (str(team.pk), f"{'— ' * depth_of[team.pk]}{team.name}") for team, _ in teams
+        ]
+
+
+class InvitationForm(ServiceForm):
+    email = forms.EmailField(label="Email address", widget=forms.EmailInput(attrs={"autocomplete": "off"}))
+    role = forms.ChoiceField(choices=(), initial=Role.VIEWER)
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(),
+        required=False,
+        label="Add to team",
+        empty_label="No team",
+    )
+
+    def __init__(
+        self, *args: Any, roles: Iterable[tuple[str, str]], teams: list[tuple[Team, int]], **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("auto_id", "invite_%s")
+        super().__init__(*args, **kwargs)
+        role_field = self.fields["role"]
+        assert isinstance(role_field, forms.ChoiceField)
+        role_field.choices = list(roles)
+        team_field = self.fields["team"]
+        assert isinstance(team_field, forms.ModelChoiceField)
+        team_field.queryset = Team.objects.filter(pk__in=[team.pk for team, _ in teams])
+        team_field.choices = [("", team_field.empty_label or "")] + [
+            (str(team.pk), f"{'— ' * depth}{team.name}") for team, depth in teams
+        ]
+
+    def clean_email(self) -> str:
+        return str(self.cleaned_data["email"]).strip().lower()
