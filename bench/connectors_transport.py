@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nofx.settings.test")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -42,6 +42,11 @@ from apps.connectors.transport import OutboundClient  # noqa: E402
 # The sandbox listens on loopback, which the platform refuses by default.
 settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def transport_client(base_url: str, connection_id: str) -> OutboundClient:
@@ -75,10 +80,10 @@ def measure_overhead(base_url: str, calls: int, rounds: int) -> None:
         times["transport"] += time.perf_counter() - started
     total = per_round * rounds
     bare_rate, transport_rate = total / times["bare"], total / times["transport"]
-    print(f"overhead: {total} GET /user each way, interleaved in {rounds} rounds, one client each, keep-alive")
-    print(f"  bare httpx client      {bare_rate:8.0f} calls/s   {1000 / bare_rate:6.2f} ms/call")
-    print(f"  through the transport  {transport_rate:8.0f} calls/s   {1000 / transport_rate:6.2f} ms/call")
-    print(
+    say(f"overhead: {total} GET /user each way, interleaved in {rounds} rounds, one client each, keep-alive")
+    say(f"  bare httpx client      {bare_rate:8.0f} calls/s   {1000 / bare_rate:6.2f} ms/call")
+    say(f"  through the transport  {transport_rate:8.0f} calls/s   {1000 / transport_rate:6.2f} ms/call")
+    say(
         f"  overhead ratio         {transport_rate / bare_rate:8.2f} (transport calls/s / bare calls/s), "
         f"+{1000 / transport_rate - 1000 / bare_rate:.2f} ms per call"
     )
@@ -150,10 +155,10 @@ def measure_budget(
     failed = sum(t["failed"] for t in totals)
     allowed = limit * windows
     who = f"{processes} processes x {threads} threads" if use_processes else f"{threads * max(processes, 1)} threads"
-    print(f"rate budget: the sandbox allows {limit} calls per {window:g} s window; {who} share one connection")
-    print(f"  budget kept in: {'Redis' if settings.REDIS_URL else 'this process (no REDIS_URL)'}")
+    say(f"rate budget: the sandbox allows {limit} calls per {window:g} s window; {who} share one connection")
+    say(f"  budget kept in: {'Redis' if settings.REDIS_URL else 'this process (no REDIS_URL)'}")
     refused = sandbox.limiter.rejected if sandbox.limiter else 0
-    print(
+    say(
         f"  allowed {allowed} in {windows} windows, made {made}: utilisation {100 * made / allowed:.1f}% "
         f"(target >= 90%); 429 answers: {limited}, failed calls: {failed}, refused by the sandbox: {refused}"
     )
@@ -178,7 +183,7 @@ def measure_without_budget(sandbox: GitHubSandbox, *, limit: int, window: float,
         thread.start()
     for thread in pool:
         thread.join()
-    print(
+    say(
         f"  for contrast, {threads} bare clients without the budget for {seconds:g} s: "
         f"{counts['ok']} calls answered, {counts['429']} answered 429"
     )
@@ -198,7 +203,7 @@ def main() -> None:
 
     sandbox = GitHubSandbox().start()
     try:
-        print("connectors transport benchmark (GitHub sandbox on 127.0.0.1)")
+        say("connectors transport benchmark (GitHub sandbox on 127.0.0.1)")
         measure_overhead(sandbox.url, options.calls, options.rounds)
         measure_budget(
             sandbox,
