@@ -42,7 +42,10 @@ def test_a_record_that_changes_during_a_paged_read_skips_nothing(sandbox_for, pr
     sandbox = sandbox_for("github")
     sandbox.seed_issues(6, start=datetime.now(tz=UTC) - timedelta(days=1), step=timedelta(minutes=1))
     provider = provider_factory(
-        "github", sandbox.url, settings={"owner": github.OWNER, "repo": github.REPO}, credentials={"token": github.TOKEN}
+        "github",
+        sandbox.url,
+        settings={"owner": github.OWNER, "repo": github.REPO},
+        credentials={"token": github.TOKEN},
     )
     first = provider.read_changes("issue", None, page_size=2)
     # when an issue already read changes (it moves to the end of an "updated asc" listing, which would
