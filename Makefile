@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench install install-dev requirements clean seed var browser
+.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -65,3 +65,9 @@ requirements: install-dev
 
 clean:
 	rm -rf var/celery var/staticfiles
+
+## bench: print every benchmark's figures against a baseline measured in the same run.
+bench: bench-connectors
+
+bench-connectors: install var
+	$(PY) bench/connectors_transport.py

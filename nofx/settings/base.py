@@ -245,8 +245,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
-        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations and the "
-        "audit log. Every error is an RFC 9457 problem document (`application/problem+json`)."
+        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the "
+        "audit log and connectors. Every error is an RFC 9457 problem document (`application/problem+json`)."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
@@ -258,6 +258,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.accounts.roles.Role",
+        "ConnectorStatusEnum": "apps.connectors.models.ConnectorStatus",
+        "DeliveryStatusEnum": "apps.connectors.models.DeliveryStatus",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
@@ -266,6 +268,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "teams", "description": "Nested teams inside the organization."},
         {"name": "invitations", "description": "Invitations to join the organization."},
         {"name": "audit", "description": "The organization's tamper-evident audit log (read-only)."},
+        {
+            "name": "connectors",
+            "description": "Connections to external systems, their object types, actions, webhooks and health.",
+        },
     ],
 }
 
@@ -308,6 +314,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.security.tasks.verify_audit_chains_task",
         "schedule": crontab(minute=7),
     },
+    "check-connector-health": {
+        "task": "apps.connectors.tasks.check_all_connectors_task",
+        "schedule": timedelta(seconds=env.int("CONNECTOR_HEALTH_INTERVAL", default=300)),
+    },
+    "prune-connector-history-daily": {
+        "task": "apps.connectors.tasks.prune_connector_history_task",
+        "schedule": crontab(hour=3, minute=17),
+    },
 }
 
 # -- Outbound HTTP ------------------------------------------------------------------------------------
@@ -315,6 +329,18 @@ CELERY_BEAT_SCHEDULE = {
 # Outbound requests to customer- or developer-supplied URLs refuse private, loopback and link-local
 # addresses unless this is on (tests and the local sandboxes turn it on).
 OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Private networks that connectors may reach even so (a self-hosted Jira or GitLab inside the VPC), as CIDRs.
+OUTBOUND_ALLOWED_NETWORKS: list[str] = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
+
+# -- Connectors ---------------------------------------------------------------------------------------
+
+# A webhook whose signed timestamp is further than this from now (seconds) is a replay and is rejected.
+CONNECTOR_WEBHOOK_REPLAY_WINDOW = env.int("CONNECTOR_WEBHOOK_REPLAY_WINDOW", default=300)
+CONNECTOR_WEBHOOK_MAX_BYTES = env.int("CONNECTOR_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+# Dotted paths of callables `f(*, delivery)` run for every processed webhook delivery (the sync engine's).
+CONNECTOR_WEBHOOK_CONSUMERS: list[str] = []
+# How often the beat checks every connector's health (seconds).
+CONNECTOR_HEALTH_INTERVAL = env.int("CONNECTOR_HEALTH_INTERVAL", default=300)
 
 # -- Operations ---------------------------------------------------------------------------------------
 
@@ -349,5 +375,8 @@ LOGGING: dict[str, Any] = {
         # A bad Host header is noise from scanners, not an error of ours.
         "django.security.DisallowedHost": {"level": "WARNING", "propagate": False, "handlers": []},
         "celery": {"level": LOG_LEVEL},
+        # httpx logs every request URL at INFO; query strings can carry API keys and vendor queries.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
