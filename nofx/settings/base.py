@@ -336,6 +336,19 @@ CONNECTOR_WEBHOOK_CONSUMERS: list[str] = []
 # How often the beat checks every connector's health (seconds).
 CONNECTOR_HEALTH_INTERVAL = env.int("CONNECTOR_HEALTH_INTERVAL", default=300)
 
+# -- Sync engine --------------------------------------------------------------------------------------
+
+# A run holds its workflow's lease this long between heartbeats; a worker that dies frees it after this.
+SYNC_RUN_LEASE_SECONDS = env.int("SYNC_RUN_LEASE_SECONDS", default=120)
+# A run of 10,000 records takes minutes, far past the default task limit; a run cut short resumes later.
+SYNC_RUN_SOFT_TIME_LIMIT = env.int("SYNC_RUN_SOFT_TIME_LIMIT", default=3300)
+# A webhook-triggered run that finds another run going waits this long, this many times, then leaves the
+# change to the next scheduled run.
+SYNC_BUSY_RETRY_SECONDS = env.int("SYNC_BUSY_RETRY_SECONDS", default=5)
+SYNC_BUSY_MAX_RETRIES = env.int("SYNC_BUSY_MAX_RETRIES", default=120)
+# Webhook deliveries trigger near-real-time runs of the workflows whose records they name.
+CONNECTOR_WEBHOOK_CONSUMERS = [*CONNECTOR_WEBHOOK_CONSUMERS, "apps.sync.services.consume_webhook_delivery"]
+
 # -- Operations ---------------------------------------------------------------------------------------
 
 # When set, /metrics requires `Authorization: Bearer <token>`.
