@@ -55,7 +55,8 @@ def test_every_write_is_an_immutable_trail_entry_linked_to_its_audit_event(syste
     assert movement.source_record_id == str(issue["number"])
     assert movement.target_record_id == next(iter(right.issues)).__str__()
     assert movement.fields_changed == ["body", "state", "title"]
-    assert movement.before_hash == "" and len(movement.after_hash) == 64
+    assert movement.before_hash == ""
+    assert len(movement.after_hash) == 64
     assert movement.origin["connector"] == str(workflow.source_connector_id)
     event = AuditEvent.objects.get(pk=movement.audit_event_id)
     assert event.action == "sync.record_create"
@@ -100,7 +101,8 @@ def test_our_own_writes_coming_back_are_not_echoed(systems, make_workflow, run_s
     assert left.issues[issue["number"]]["title"] == "Printer on fire"
     assert carrying.echoes_suppressed == 1
     assert carrying.stats == {"to_source": {"update": 1}}
-    assert writes(left) == [] and writes(right) == []
+    assert writes(left) == []
+    assert writes(right) == []
     assert [run.records_succeeded for run in later] == [0, 0, 0]
 
 
@@ -195,7 +197,8 @@ def test_a_record_that_fails_schema_validation_goes_to_the_failed_list_and_the_r
         "validation",
         False,
     )
-    assert "title" in failed.reason and "too long" in failed.reason
+    assert "title" in failed.reason
+    assert "too long" in failed.reason
     assert not RecordLink.objects.filter(workflow=workflow, source_id=str(bad["number"])).exists()
 
 
@@ -243,6 +246,7 @@ def test_the_cursor_moves_on_so_a_second_run_reads_nothing_new(systems, make_wor
     # when
     run = run_sync(workflow)
     # then
-    assert workflow.source_cursor and workflow.target_cursor
+    assert workflow.source_cursor
+    assert workflow.target_cursor
     assert run.records_succeeded == 0
     assert run.records_processed == run.echoes_suppressed + run.records_unchanged
