@@ -4,6 +4,13 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.accounts.api.views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TeamViewSet
+from apps.connectors.api.views import (
+    ConnectorManifestViewSet,
+    ConnectorViewSet,
+    NotificationRouteViewSet,
+    ProviderCatalogView,
+    WebhookDeliveryViewSet,
+)
 from apps.security.api.views import AuditEventViewSet
 
 router = SimpleRouter()
@@ -12,9 +19,14 @@ router.register("memberships", MembershipViewSet, basename="membership")
 router.register("teams", TeamViewSet, basename="team")
 router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("connectors", ConnectorViewSet, basename="connector")
+router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("connector-manifests", ConnectorManifestViewSet, basename="connector-manifest")
+router.register("notification-routes", NotificationRouteViewSet, basename="notification-route")
 
 app_name = "api"
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
+    path("connector-providers/", ProviderCatalogView.as_view(), name="connector-providers"),
     *router.urls,
 ]

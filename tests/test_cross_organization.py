@@ -17,9 +17,16 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import Invitation, Membership, Organization, Team
+from apps.connectors.models import Connector, ConnectorManifest, NotificationRoute, WebhookDelivery
 from apps.security.models import AuditEvent
 from apps.security.services import record_audit_event
 from tests.factories.accounts import InvitationFactory, MembershipFactory, TeamFactory
+from tests.factories.connectors import (
+    ConnectorFactory,
+    ConnectorManifestFactory,
+    NotificationRouteFactory,
+    WebhookDeliveryFactory,
+)
 
 # How to make an object of each API-exposed model inside a given (foreign) organization.
 FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]] = {
@@ -28,6 +35,10 @@ FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]
     Team: lambda org: TeamFactory(organization=org),
     Invitation: lambda org: InvitationFactory(organization=org),
     AuditEvent: lambda org: record_audit_event(actor=None, action="test.foreign", organization=org),
+    Connector: lambda org: ConnectorFactory(organization=org),
+    WebhookDelivery: lambda org: WebhookDeliveryFactory(connector=ConnectorFactory(organization=org)),
+    ConnectorManifest: lambda org: ConnectorManifestFactory(organization=org),
+    NotificationRoute: lambda org: NotificationRouteFactory(organization=org),
 }
 # URL keyword arguments other than `pk`, and the model whose id they carry.
 KWARG_MODELS: dict[str, type[models.Model]] = {"membership_id": Membership}

@@ -410,7 +410,6 @@ class OutboundClient:
             if verdict.outcome is Outcome.UNAUTHORIZED and authenticate and not refreshed:
                 refreshed = True
                 if self.authenticator.refresh_after_unauthorized(self):
-                    self.stats.token_refreshes += 1
                     continue
             if verdict.outcome is Outcome.TRANSIENT and attempt < retry.max_attempts:
                 retry_after = parse_retry_after(response.headers.get("retry-after", ""), now)

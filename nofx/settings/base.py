@@ -245,8 +245,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
-        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations and the "
-        "audit log. Every error is an RFC 9457 problem document (`application/problem+json`)."
+        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the "
+        "audit log and connectors. Every error is an RFC 9457 problem document (`application/problem+json`)."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
@@ -258,6 +258,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.accounts.roles.Role",
+        "ConnectorStatusEnum": "apps.connectors.models.ConnectorStatus",
+        "DeliveryStatusEnum": "apps.connectors.models.DeliveryStatus",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
@@ -266,6 +268,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "teams", "description": "Nested teams inside the organization."},
         {"name": "invitations", "description": "Invitations to join the organization."},
         {"name": "audit", "description": "The organization's tamper-evident audit log (read-only)."},
+        {
+            "name": "connectors",
+            "description": "Connections to external systems, their object types, actions, webhooks and health.",
+        },
     ],
 }
 
