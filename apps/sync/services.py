@@ -45,6 +45,7 @@ from apps.sync.models import (
 from apps.sync.paths import MISSING, PathError, parse_path, set_path
 from apps.sync.reconciler import ReconcileReport
 from apps.sync.schemas import field_schema, record_errors, validate_mappings_against_schemas
+from apps.sync.workflow_templates import TEMPLATES_BY_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -308,6 +309,46 @@ def create_workflow(
             },
         )
     return workflow
+
+
+def create_workflow_from_template(
+    *,
+    organization: Organization,
+    actor: Any,
+    template_key: str,
+    source_connector: Connector,
+    target_connector: Connector,
+    name: str = "",
+    paused: bool = False,
+    **overrides: Any,
+) -> IntegrationWorkflow:
+    """Create one of the ready-made workflows between two connectors of the providers it names."""
+    template = TEMPLATES_BY_KEY.get(template_key)
+    if template is None:
+        raise WorkflowInvalid(
+            [_error("template", f"Choose one of {', '.join(sorted(TEMPLATES_BY_KEY))}.", "invalid_choice")]
+        )
+    errors = [
+        _error(f"{side}_connector", f"This template needs a {provider} connector.", "wrong_provider")
+        for side, connector, provider in (
+            ("source", source_connector, template.source_provider),
+            ("target", target_connector, template.target_provider),
+        )
+        if connector.provider != provider
+    ]
+    if errors:
+        raise WorkflowInvalid(errors)
+    definition = {**template.definition(), **overrides}
+    return create_workflow(
+        organization=organization,
+        actor=actor,
+        name=name or template.title,
+        source_connector=source_connector,
+        target_connector=target_connector,
+        template_key=template.key,
+        paused=paused,
+        **definition,
+    )
 
 
 # Fields that decide which records a workflow's links pair up: fixed once records are linked.

@@ -9,12 +9,13 @@ import pytest
 
 from apps.connectors import services as connector_services
 from apps.connectors.models import Connector
-from apps.connectors.sandboxes import github
+from apps.connectors.sandboxes import azure_devops, github, gitlab, jira, salesforce, servicenow, slack, teams
 from apps.connectors.sandboxes.github import GitHubSandbox
+from apps.connectors.sandboxes.server import Sandbox
 from apps.sync import services
 from apps.sync.engine import SyncEngine
 from apps.sync.models import IntegrationWorkflow, RunTrigger, SyncRun
-from tests.connectors.conftest import loopback_allowed  # noqa: F401 - shared fixture
+from tests.connectors.conftest import loopback_allowed, sandbox_for, sandbox_servers  # noqa: F401 - shared fixtures
 
 # Retries that wait milliseconds, not seconds: the behaviour is the same, the suite stays fast.
 FAST_RETRY = {"max_attempts": 5, "base_delay": 0.01, "max_delay": 0.05, "max_retry_after": 5.0}
@@ -28,6 +29,63 @@ ISSUE_MAPPING = [
     {"source": "body", "target": "body"},
     {"source": "state", "target": "state"},
 ]
+
+
+def sandbox_connection(provider: str, sandbox: Sandbox) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Settings and credentials that connect a provider to its sandbox."""
+    profiles: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+        "github": (GITHUB_SETTINGS, {"token": github.TOKEN}),
+        "gitlab": ({"project": gitlab.PROJECT_PATH}, {"token": gitlab.TOKEN}),
+        "jira": (
+            {"email": jira.EMAIL, "project_key": jira.PROJECT, "board_id": jira.BOARD_ID},
+            {"api_token": jira.API_TOKEN},
+        ),
+        "servicenow": ({"username": servicenow.USERNAME}, {"password": servicenow.PASSWORD}),
+        "salesforce": (
+            {"organization_id": salesforce.ORGANIZATION_ID, "external_id_field": "NOFX_Id__c"},
+            {
+                "client_id": salesforce.CLIENT_ID,
+                "client_secret": salesforce.CLIENT_SECRET,
+                "refresh_token": salesforce.REFRESH_TOKEN,
+            },
+        ),
+        "azure_devops": (
+            {"organization": azure_devops.ORGANIZATION, "project": azure_devops.PROJECT, "team": azure_devops.TEAM},
+            {"personal_access_token": azure_devops.PAT},
+        ),
+        "slack": ({"channel": slack.CHANNEL_ID}, {"bot_token": slack.BOT_TOKEN}),
+        "teams": (
+            {
+                "tenant_id": teams.TENANT_ID,
+                "team_id": teams.TEAM_ID,
+                "channel_id": teams.CHANNEL_ID,
+                "login_url": sandbox.url,
+            },
+            {"client_id": teams.CLIENT_ID, "client_secret": teams.CLIENT_SECRET, "refresh_token": teams.REFRESH_TOKEN},
+        ),
+    }
+    return profiles[provider]
+
+
+@pytest.fixture
+def connect_sandbox(organization: Any, sandbox_for: Any, loopback_allowed: None) -> Callable[[str], Connector]:  # noqa: F811
+    """A connector of `provider` in the organization, pointed at that provider's (emptied) sandbox."""
+
+    def make(provider: str) -> Connector:
+        sandbox = sandbox_for(provider)
+        settings_, credentials = sandbox_connection(provider, sandbox)
+        return connector_services.create_connector(
+            organization=organization,
+            actor=None,
+            name=f"Sandbox {provider}",
+            provider=provider,
+            base_url=sandbox.url,
+            settings_=settings_,
+            credentials=credentials,
+            retry_policy=FAST_RETRY,
+        )
+
+    return make
 
 
 @pytest.fixture(scope="session")
