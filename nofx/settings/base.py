@@ -245,8 +245,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
-        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the "
-        "audit log and connectors. Every error is an RFC 9457 problem document (`application/problem+json`)."
+        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the audit "
+        "log, connectors and integration workflows. Every error is an RFC 9457 problem document "
+        "(`application/problem+json`)."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
@@ -260,6 +261,12 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "apps.accounts.roles.Role",
         "ConnectorStatusEnum": "apps.connectors.models.ConnectorStatus",
         "DeliveryStatusEnum": "apps.connectors.models.DeliveryStatus",
+        "WorkflowStatusEnum": "apps.sync.models.WorkflowStatus",
+        "RunStatusEnum": "apps.sync.models.RunStatus",
+        "ConflictStatusEnum": "apps.sync.models.ConflictStatus",
+        "FailedRecordStatusEnum": "apps.sync.models.FailedRecordStatus",
+        "WorkflowDirectionEnum": "apps.sync.models.Direction",
+        "MovementDirectionEnum": "apps.sync.models.MovementDirection",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
@@ -271,6 +278,13 @@ SPECTACULAR_SETTINGS = {
         {
             "name": "connectors",
             "description": "Connections to external systems, their object types, actions, webhooks and health.",
+        },
+        {
+            "name": "workflows",
+            "description": (
+                "Integration workflows that keep two connectors in step, their runs, conflicts, failed records "
+                "and the data-movement trail."
+            ),
         },
     ],
 }
