@@ -402,5 +402,8 @@ LOGGING: dict[str, Any] = {
         # A bad Host header is noise from scanners, not an error of ours.
         "django.security.DisallowedHost": {"level": "WARNING", "propagate": False, "handlers": []},
         "celery": {"level": LOG_LEVEL},
+        # httpx logs every request URL at INFO; query strings can carry API keys and vendor queries.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }

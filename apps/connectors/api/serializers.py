@@ -200,6 +200,7 @@ class NotificationRouteSerializer(serializers.ModelSerializer[NotificationRoute]
         model = NotificationRoute
         fields = ("id", "name", "connector", "channel", "event_types", "min_severity", "is_active", "created_at")
         read_only_fields = ("id", "is_active", "created_at")
+        extra_kwargs = {"name": {"required": False, "help_text": "Defaults to the channel."}}
 
 
 class ProviderSerializer(serializers.Serializer[Any]):

@@ -4,7 +4,7 @@ Docs: https://learn.microsoft.com/rest/api/azure/devops/ (api-version 7.1). Chan
 `[System.ChangedDate]` with `timePrecision=true` (without it WIQL compares whole days) ordered by
 ChangedDate then Id; WIQL answers ids only, so each page of ids is fetched with `workitemsbatch` (at most
 200). Creates and updates are JSON Patch documents. Service hooks carry no signature: the subscription is
-set up to send a shared secret in a header (docs/connectors/azure-devops.md).
+set up to send a shared secret in a header (docs/connectors/webhooks.md).
 """
 
 from __future__ import annotations

@@ -322,6 +322,7 @@ class Provider:
         """Make one cheap authenticated call; never raises for vendor errors."""
         from apps.connectors.transport import monotonic_ms
 
+        _client = self.http  # built before the clock starts: the check times the vendor, not our setup
         started = monotonic_ms()
         try:
             self.ping()

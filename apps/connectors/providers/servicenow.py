@@ -4,7 +4,7 @@ Docs: the Table API (`GET/POST/PATCH/DELETE /api/now/table/{table}`) with `syspa
 `sysparm_limit`, `sysparm_offset`, `sysparm_fields`, `sysparm_display_value=false` (raw values, UTC
 timestamps) and the `Link` header for the next page. Changes are read with
 `sys_updated_on>=<watermark>^ORDERBYsys_updated_on^ORDERBYsys_id`; the integration user's time zone must
-be UTC (docs/connectors/servicenow.md) because encoded-query literals are read in the user's zone.
+be UTC (docs/connectors/webhooks.md) because encoded-query literals are read in the user's zone.
 
 ServiceNow has no built-in webhook signature: the Business Rule we document sends
 `X-SN-Timestamp` and `X-SN-Signature = base64(HMAC-SHA256(secret, "<timestamp>.<body>"))`.

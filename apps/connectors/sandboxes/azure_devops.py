@@ -323,3 +323,19 @@ class AzureDevOpsSandbox(Sandbox):
             }
         ).encode()
         return WebhookCall(headers={"Content-Type": "application/json", header: secret}, body=body)
+
+    # -- Demo ---------------------------------------------------------------------------------------------
+
+    def demo_connection(self) -> dict[str, Any]:
+        return {
+            "provider": "azure_devops",
+            "settings": {"organization": ORGANIZATION, "project": PROJECT, "team": TEAM},
+            "credentials": {"personal_access_token": PAT},
+        }
+
+    def seed_demo(self) -> None:
+        self.seed(3, start=self.now() - timedelta(days=1), step=timedelta(hours=2))
+
+    def demo_webhook(self, secret: str) -> WebhookCall | None:
+        item = self.add(f"Demo work item {self.next_id + 1}")
+        return self.service_hook("workitem.created", item["id"], secret)

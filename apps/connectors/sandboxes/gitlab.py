@@ -286,3 +286,15 @@ class GitLabSandbox(Sandbox):
             }
         )
         return WebhookCall(headers=headers, body=body)
+
+    # -- Demo ---------------------------------------------------------------------------------------------
+
+    def demo_connection(self) -> dict[str, Any]:
+        return {"provider": "gitlab", "settings": {"project": PROJECT_PATH}, "credentials": {"token": TOKEN}}
+
+    def seed_demo(self) -> None:
+        self.seed_issues(3, start=self.now() - timedelta(days=2), step=timedelta(hours=2))
+
+    def demo_webhook(self, secret: str) -> WebhookCall | None:
+        issue = self.add_issue(f"Demo issue {self.next_iid}")
+        return self.token_webhook(self.issue_hook_body(issue["iid"], "open"), secret)

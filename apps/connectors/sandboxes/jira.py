@@ -53,6 +53,10 @@ def adf(text: str) -> dict[str, Any]:
     }
 
 
+def _parse(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
 class JiraSandbox(Sandbox):
     name = "jira"
     title = "Jira Cloud"
@@ -317,6 +321,21 @@ class JiraSandbox(Sandbox):
             body=body,
         )
 
+    # -- Demo ---------------------------------------------------------------------------------------------
 
-def _parse(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+    def demo_connection(self) -> dict[str, Any]:
+        return {
+            "provider": "jira",
+            "settings": {"email": EMAIL, "project_key": PROJECT, "board_id": BOARD_ID},
+            "credentials": {"api_token": API_TOKEN},
+        }
+
+    def seed_demo(self) -> None:
+        self.seed_issues(4, start=self.now() - timedelta(days=2), step=timedelta(hours=3))
+
+    def demo_webhook(self, secret: str) -> WebhookCall | None:
+        issue = next(iter(self.issues.values()), None) or self.add_issue("Demo issue")
+        self.touch_issue(
+            issue["id"], summary=f"{issue['fields']['summary'].split(' (')[0]} (edited {self.now():%H:%M:%S})"
+        )
+        return self.signed_webhook("jira:issue_updated", issue["id"], secret)

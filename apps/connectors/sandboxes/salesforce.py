@@ -312,3 +312,21 @@ class SalesforceSandbox(Sandbox):
             body=body,
             query=f"token={token}",
         )
+
+    # -- Demo ---------------------------------------------------------------------------------------------
+
+    def demo_connection(self) -> dict[str, Any]:
+        return {
+            "provider": "salesforce",
+            "settings": {"organization_id": ORGANIZATION_ID},
+            "credentials": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN},
+        }
+
+    def seed_demo(self) -> None:
+        self.seed_leads(3, start=self.now() - timedelta(days=1), step=timedelta(hours=1))
+        self.add("Account", Name="Globex Corporation", Industry="Manufacturing")
+        self.add("Opportunity", Name="Globex renewal", StageName="Prospecting", CloseDate="2026-12-31", Amount=120000)
+
+    def demo_webhook(self, secret: str) -> WebhookCall | None:
+        lead = self.add("Lead", LastName=f"Demo {self.api_used}", Company="Initech")
+        return self.outbound_message("Lead", [lead["Id"]], secret)

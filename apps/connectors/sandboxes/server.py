@@ -159,6 +159,22 @@ class Sandbox:
     def reset_data(self) -> None:
         """Forget every record and seed the defaults."""
 
+    # -- The `make run` demo --------------------------------------------------------------------------------
+
+    def demo_connection(self) -> dict[str, Any]:
+        """`provider`, `settings` and `credentials` of a connector pointed at this sandbox (secrets added later)."""
+        raise NotImplementedError
+
+    def webhook_secret_field(self) -> str:
+        return "webhook_secret"
+
+    def seed_demo(self) -> None:
+        """A handful of records, so the demo shows traffic from the first sync."""
+
+    def demo_webhook(self, secret: str) -> WebhookCall | None:
+        """Change a record as a person would, and the signed delivery the vendor would send about it."""
+        return None
+
     # -- Control, for tests and the demo ------------------------------------------------------------------
 
     def reset(self) -> None:

@@ -41,6 +41,10 @@ def sn_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _value(name: str, record: dict[str, Any]) -> str:
+    return str(record.get(name, ""))
+
+
 class ServiceNowSandbox(Sandbox):
     name = "servicenow"
     title = "ServiceNow"
@@ -252,7 +256,7 @@ class ServiceNowSandbox(Sandbox):
             return self._not_found()
         return respond(None, 204)
 
-    # -- Webhooks (the outbound REST message of the Business Rule in docs/connectors/servicenow.md) ---
+    # -- Webhooks (the outbound REST message of the Business Rule in docs/connectors/webhooks.md) ---
 
     def signed_webhook(
         self, table: str, sys_id: str, operation: str, secret: str, *, sent_at: datetime | None = None
@@ -282,6 +286,15 @@ class ServiceNowSandbox(Sandbox):
             body=body,
         )
 
+    # -- Demo ---------------------------------------------------------------------------------------------
 
-def _value(name: str, record: dict[str, Any]) -> str:
-    return str(record.get(name, ""))
+    def demo_connection(self) -> dict[str, Any]:
+        return {"provider": "servicenow", "settings": {"username": USERNAME}, "credentials": {"password": PASSWORD}}
+
+    def seed_demo(self) -> None:
+        self.seed("incident", 3, start=self.now() - timedelta(days=1), step=timedelta(hours=1))
+        self.seed("change_request", 2, start=self.now() - timedelta(days=1), step=timedelta(hours=2))
+
+    def demo_webhook(self, secret: str) -> WebhookCall | None:
+        record = self.add("incident", f"Demo incident {self.counters['incident'] + 1}")
+        return self.signed_webhook("incident", record["sys_id"], "insert", secret)

@@ -251,3 +251,25 @@ class SlackSandbox(Sandbox):
             }
         ).encode()
         return self._signed(body, secret, "application/x-www-form-urlencoded", sent_at)
+
+    # -- Demo ---------------------------------------------------------------------------------------------
+
+    def demo_connection(self) -> dict[str, Any]:
+        return {"provider": "slack", "settings": {"channel": CHANNEL_ID}, "credentials": {"bot_token": BOT_TOKEN}}
+
+    def webhook_secret_field(self) -> str:
+        return "signing_secret"
+
+    def seed_demo(self) -> None:
+        self.seed_messages(3, start=self.now() - timedelta(hours=5), step=timedelta(hours=1))
+
+    def demo_webhook(self, secret: str) -> WebhookCall | None:
+        message = self.post(f"Demo message {self.sequence + 1}")
+        event = {
+            "type": "message",
+            "channel": CHANNEL_ID,
+            "user": "U0SANDBOX",
+            "text": message["text"],
+            "ts": message["ts"],
+        }
+        return self.event(event, secret)

@@ -323,3 +323,22 @@ class TeamsSandbox(Sandbox):
         return WebhookCall(
             headers={"Content-Type": "application/json", "Authorization": f"HMAC {signature}"}, body=body
         )
+
+    # -- Demo ---------------------------------------------------------------------------------------------
+
+    def demo_connection(self) -> dict[str, Any]:
+        return {
+            "provider": "teams",
+            "settings": {"tenant_id": TENANT_ID, "team_id": TEAM_ID, "channel_id": CHANNEL_ID, "login_url": self.url},
+            "credentials": {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN},
+        }
+
+    def webhook_secret_field(self) -> str:
+        return "client_state"
+
+    def seed_demo(self) -> None:
+        self.seed_messages(3, start=self.now() - timedelta(hours=5), step=timedelta(hours=1))
+
+    def demo_webhook(self, secret: str) -> WebhookCall | None:
+        message = self.post(f"<p>Demo message {self.sequence + 1}</p>")
+        return self.change_notification("created", message["id"], secret)
