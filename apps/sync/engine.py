@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -73,6 +73,8 @@ ERROR_SAMPLES = 20
 # After this many records in a row fail with transient errors, the system is down: stop and resume later.
 TRANSIENT_STREAK_LIMIT = 5
 PROGRESS_EVERY_SECONDS = 1.0
+# How far a vendor's clock may trail ours when matching a record left by an interrupted create.
+ADOPTION_CLOCK_SLACK = timedelta(minutes=5)
 
 
 class RunAborted(Exception):
@@ -187,6 +189,9 @@ class SyncEngine:
         self._stack = contextlib.ExitStack()
         self.endpoints: dict[str, Endpoint] = {}
         self.pending: dict[str, list[RecordLink]] = {Side.SOURCE: [], Side.TARGET: []}
+        self.feeds_read: set[str] = set()
+        self.deferred: set[tuple[str, str]] = set()
+        self.still_failing: set[tuple[str, str]] = set()
 
     # -- Setup -----------------------------------------------------------------------------------------------
 
@@ -225,9 +230,23 @@ class SyncEngine:
         self.retry_failed_records(only_retryable=True)
         self._settle_pending_links()
 
-    def run_records(self, refs: list[dict[str, Any]]) -> None:
-        """A near-real-time run for the records a webhook (or an operator's retry) names."""
-        self.counts.estimated = len(refs)
+    def run_records(self, refs: list[dict[str, Any]], *, retry_refused: bool = False) -> None:
+        """A near-real-time run for the records a webhook (or an operator's retry) names.
+
+        When a create is still unsettled, that side's feed is read first: a record it left behind is adopted
+        before anything could create it a second time.
+        """
+        for pending_side in (Side.TARGET, Side.SOURCE):
+            if self.pending[pending_side]:
+                self._read_feed(pending_side)
+        self.counts.estimated += len(refs)
+        if retry_refused:
+            FailedRecord.objects.filter(
+                workflow=self.workflow,
+                status=FailedRecordStatus.OPEN,
+                side__in=[str(ref.get("side")) for ref in refs],
+                record_id__in=[str(ref.get("id")) for ref in refs],
+            ).update(retryable=True)
         for ref in refs:
             side, record_id = str(ref.get("side")), str(ref.get("id"))
             if side not in (Side.SOURCE, Side.TARGET) or (side, record_id) in self.touched:
@@ -297,6 +316,7 @@ class SyncEngine:
             cursor = page.next_cursor
             if not page.has_more:
                 break
+        self.feeds_read.add(side)
 
     def _save_cursor(self, field_name: str, value: str) -> None:
         saved = IntegrationWorkflow.objects.filter(pk=self.workflow.pk, lease_token=self.lease_token).update(
@@ -325,7 +345,8 @@ class SyncEngine:
                 self.transient_streak = 0
         else:
             self.transient_streak = 0
-            self._resolve_failed(side, record_id)
+            if (side, record_id) not in self.still_failing:
+                self._resolve_failed(side, record_id)
         self.heartbeat()
 
     def process_by_id(self, side: str, record_id: str) -> None:
@@ -356,10 +377,15 @@ class SyncEngine:
                 self.counts.unchanged += 1  # a target-only record of a one-way workflow is none of our business
             return
         if link.state == LinkState.PENDING:
-            if link.pending_side == other(side):
+            if link.pending_side == other(side) and self._refused_unchanged(link, side, record):
+                self.counts.unchanged += 1  # refused for good before and not changed since: wait for a change
+                self.still_failing.add((side, record.id))
+            elif link.pending_side == other(side) and link.pending_side in self.feeds_read:
                 self._create_counterpart(side, record, link)
             else:
-                self.counts.unchanged += 1  # settled by the feed of the other side or by _settle_pending_links
+                # Settled once the other side's feed has been read (it may hold the record to adopt).
+                self.deferred.add((side, record.id))
+                self.counts.unchanged += 1
             return
         if link.state in (LinkState.TOMBSTONED, LinkState.DELETED):
             self.counts.unchanged += 1
@@ -376,6 +402,13 @@ class SyncEngine:
             self.counts.unchanged += 1
             return
         self._sync_pair(link, **{side: record})
+
+    def _refused_unchanged(self, link: RecordLink, side: str, record: Record) -> bool:
+        if self._hash(side, record.data) != getattr(link, f"{side}_hash"):
+            return False
+        return FailedRecord.objects.filter(
+            workflow=self.workflow, side=side, record_id=record.id, status=FailedRecordStatus.OPEN, retryable=False
+        ).exists()
 
     def _hash(self, side: str, data: dict[str, Any]) -> str:
         return self.mapping.source_hash(data) if side == Side.SOURCE else self.mapping.target_hash(data)
@@ -421,12 +454,10 @@ class SyncEngine:
                 retry_on=(ConnectorError,) if key else (RateLimited,),
             )
         except ConnectorError as exc:
-            failure = self._as_failure(exc)
-            if not failure.retryable:
-                # Certainly not created: drop the reservation so a later change creates afresh.
-                RecordLink.objects.filter(pk=link.pk, state=LinkState.PENDING).delete()
-                self.pending[destination] = [p for p in self.pending[destination] if p.pk != link.pk]
-            raise failure from exc
+            # The reservation stays even when the vendor refused: a create made of several calls (create,
+            # then set the state) can fail after the record exists, and the next read of that side's feed
+            # must find and adopt it rather than create it again.
+            raise self._as_failure(exc) from exc
         self._confirm_create(link, origin, record, destination, created, fields=leaf_paths(payload))
 
     def _reserve_link(self, origin: str, record: Record, destination: str, payload: dict[str, Any]) -> RecordLink:
@@ -456,12 +487,27 @@ class SyncEngine:
         self.pending[destination].append(link)
         return link
 
+    def _matches_pending(self, link: RecordLink, side: str, record: Record) -> bool:
+        expected = getattr(link, f"{side}_snapshot") or {}
+        if content_hash(project(record.data, leaf_paths(expected))) == link.pending_hash:
+            return True
+        # A create cut short between its calls leaves a record with the required fields but not yet the
+        # rest: match on those, for a record that changed after the reservation was made.
+        required = [
+            name for name in self.endpoints[side].schema.get("required", []) if get_path(expected, name) is not MISSING
+        ]
+        if not required:
+            return False
+        if record.updated_at is not None and record.updated_at < link.created_at - ADOPTION_CLOCK_SLACK:
+            return False
+        return all(get_path(record.data, name) == get_path(expected, name) for name in required)
+
     def _adopt(self, side: str, record: Record) -> bool:
-        """A record on `side` that a killed run created but never confirmed: link it instead of duplicating it."""
+        """A record on `side` that an interrupted create left behind: link it (and finish it), never repeat it."""
         for link in self.pending[side]:
-            expected = getattr(link, f"{side}_snapshot") or {}
-            if content_hash(project(record.data, leaf_paths(expected))) != link.pending_hash:
+            if not self._matches_pending(link, side, record):
                 continue
+            expected = getattr(link, f"{side}_snapshot") or {}
             origin = other(side)
             with transaction.atomic():
                 locked = RecordLink.objects.select_for_update().filter(pk=link.pk, state=LinkState.PENDING).first()
@@ -470,8 +516,41 @@ class SyncEngine:
                 self._confirm_create(locked, origin, None, side, record, fields=leaf_paths(expected), adopted=True)
             self.pending[side] = [p for p in self.pending[side] if p.pk != link.pk]
             self.counts.wrote(direction_to(side), "adopted")
+            self._resolve_failed(origin, locked.side_id(origin) or "")
+            self._finish_adopted(locked, side, record, expected)
             return True
         return False
+
+    def _finish_adopted(self, link: RecordLink, side: str, record: Record, expected: dict[str, Any]) -> None:
+        """Write what the interrupted create did not get to (e.g. the state a second call was to set)."""
+        missing: dict[str, Any] = {}
+        for path in leaf_paths(expected):
+            if get_path(record.data, path) != get_path(expected, path):
+                set_path(missing, path, get_path(expected, path))
+        if not missing:
+            return
+        self._validate(side, missing, partial=True)
+        before = getattr(link, f"{side}_hash")
+        updated = self._update(side, record.id, missing)
+        digest = self._hash(side, updated.data)
+        setattr(link, f"{side}_snapshot", self._snapshot(side, updated.data))
+        setattr(link, f"{side}_hash", digest)
+        setattr(link, f"{side}_written_hash", digest)
+        setattr(link, f"{side}_updated_at", updated.updated_at)
+        with transaction.atomic():
+            link.save()
+            self._record_movement(
+                link=link,
+                destination=side,
+                operation=MovementOperation.UPDATE,
+                fields=leaf_paths(missing),
+                before_hash=before,
+                after_hash=digest,
+                origin_record_id=link.side_id(other(side)) or "",
+                origin_updated_at=None,
+                extra={"completes_create": True},
+            )
+        self.counts.wrote(direction_to(side), MovementOperation.UPDATE)
 
     def _confirm_create(
         self,
@@ -519,13 +598,27 @@ class SyncEngine:
         self.pending[destination] = [p for p in self.pending[destination] if p.pk != link.pk]
 
     def _settle_pending_links(self) -> None:
-        """Links reserved by a run that died mid-create, whose records no feed brought back this run."""
+        """Creates still unsettled after the feeds were read: no record to adopt turned up, so send them again.
+
+        A create the vendor refused for good (an open, non-retryable failed record) waits until its record
+        changes or an operator retries it, instead of being sent again every run.
+        """
+        refused = set(
+            FailedRecord.objects.filter(
+                workflow=self.workflow, status=FailedRecordStatus.OPEN, retryable=False
+            ).values_list("side", "record_id")
+        )
         for destination in (Side.TARGET, Side.SOURCE):
+            if destination not in self.feeds_read:
+                continue  # nothing may be created there before that side's feed was read for orphans
             for link in list(self.pending[destination]):
                 origin = other(destination)
                 origin_id = link.side_id(origin)
-                if not origin_id or (origin, origin_id) in self.touched:
+                if not origin_id or (origin, origin_id) in refused:
                     continue
+                if (origin, origin_id) in self.touched and (origin, origin_id) not in self.deferred:
+                    continue
+                self.touched.discard((origin, origin_id))
                 self.counts.estimated += 1
                 self.guarded(origin, origin_id, partial(self.process_by_id, origin, origin_id))
 

@@ -520,7 +520,8 @@ def _execute(
             if operation == RunOperation.RESOLUTION:
                 engine.apply_resolutions()
             elif refs is not None:
-                engine.run_records(refs)
+                # An operator's retry also sends again a create the vendor refused before.
+                engine.run_records(refs, retry_refused=run.trigger == RunTrigger.MANUAL)
             else:
                 engine.run_feeds()
     except RunAborted as exc:

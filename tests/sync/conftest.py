@@ -9,7 +9,7 @@ import pytest
 
 from apps.connectors import services as connector_services
 from apps.connectors.models import Connector
-from apps.connectors.sandboxes import azure_devops, github, gitlab, jira, salesforce, servicenow, slack, teams
+from apps.connectors.sandboxes import github
 from apps.connectors.sandboxes.github import GitHubSandbox
 from apps.connectors.sandboxes.server import Sandbox
 from apps.sync import services
@@ -31,40 +31,10 @@ ISSUE_MAPPING = [
 ]
 
 
-def sandbox_connection(provider: str, sandbox: Sandbox) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Settings and credentials that connect a provider to its sandbox."""
-    profiles: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-        "github": (GITHUB_SETTINGS, {"token": github.TOKEN}),
-        "gitlab": ({"project": gitlab.PROJECT_PATH}, {"token": gitlab.TOKEN}),
-        "jira": (
-            {"email": jira.EMAIL, "project_key": jira.PROJECT, "board_id": jira.BOARD_ID},
-            {"api_token": jira.API_TOKEN},
-        ),
-        "servicenow": ({"username": servicenow.USERNAME}, {"password": servicenow.PASSWORD}),
-        "salesforce": (
-            {"organization_id": salesforce.ORGANIZATION_ID, "external_id_field": "NOFX_Id__c"},
-            {
-                "client_id": salesforce.CLIENT_ID,
-                "client_secret": salesforce.CLIENT_SECRET,
-                "refresh_token": salesforce.REFRESH_TOKEN,
-            },
-        ),
-        "azure_devops": (
-            {"organization": azure_devops.ORGANIZATION, "project": azure_devops.PROJECT, "team": azure_devops.TEAM},
-            {"personal_access_token": azure_devops.PAT},
-        ),
-        "slack": ({"channel": slack.CHANNEL_ID}, {"bot_token": slack.BOT_TOKEN}),
-        "teams": (
-            {
-                "tenant_id": teams.TENANT_ID,
-                "team_id": teams.TEAM_ID,
-                "channel_id": teams.CHANNEL_ID,
-                "login_url": sandbox.url,
-            },
-            {"client_id": teams.CLIENT_ID, "client_secret": teams.CLIENT_SECRET, "refresh_token": teams.REFRESH_TOKEN},
-        ),
-    }
-    return profiles[provider]
+def sandbox_connection(sandbox: Sandbox) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Provider, settings and credentials of a connector pointed at a sandbox (the sandbox says which)."""
+    config = sandbox.demo_connection()
+    return config["provider"], config["settings"], config["credentials"]
 
 
 @pytest.fixture
@@ -73,12 +43,12 @@ def connect_sandbox(organization: Any, sandbox_for: Any, loopback_allowed: None)
 
     def make(provider: str) -> Connector:
         sandbox = sandbox_for(provider)
-        settings_, credentials = sandbox_connection(provider, sandbox)
+        kind, settings_, credentials = sandbox_connection(sandbox)
         return connector_services.create_connector(
             organization=organization,
             actor=None,
             name=f"Sandbox {provider}",
-            provider=provider,
+            provider=kind,
             base_url=sandbox.url,
             settings_=settings_,
             credentials=credentials,

@@ -232,7 +232,16 @@ def test_a_vendor_refusing_a_create_marks_that_record_failed_without_stopping_th
     assert run.records_failed == 1
     failed = FailedRecord.objects.get(workflow=workflow)
     assert (failed.record_id, failed.error_class, failed.retryable) == (str(first["number"]), "InvalidRequest", False)
-    assert not RecordLink.objects.filter(workflow=workflow, source_id=str(first["number"])).exists()
+    # and the refused create is not sent again every run, but when the record changes it goes through once
+    right.log.clear()
+    run_sync(workflow)
+    assert not [call for call in right.log if call.method == "POST"]
+    assert FailedRecord.objects.get(workflow=workflow).status == FailedRecordStatus.OPEN
+    left.touch_issue(first["number"], body="now complete")
+    run_sync(workflow)
+    assert titles(right) == ["One", "Two"]
+    failed.refresh_from_db()
+    assert failed.status == FailedRecordStatus.RESOLVED
 
 
 def test_the_cursor_moves_on_so_a_second_run_reads_nothing_new(systems, make_workflow, run_sync):

@@ -58,6 +58,37 @@ def test_a_create_whose_confirmation_was_lost_is_adopted_not_repeated(systems, m
     assert run.stats["to_target"] == {"adopted": 1}
 
 
+def test_a_create_cut_short_between_its_calls_is_adopted_and_finished(systems, make_workflow, run_sync):
+    # given GitHub opens every new issue, so a closed one takes a create and then a close; the worker died
+    # between the two, leaving an open issue that does not match the whole payload
+    left, right = systems
+    issue = left.add_issue("Printer", body="Floor 2")
+    left.touch_issue(issue["number"], state="closed")
+    workflow = make_workflow()
+    reserve_like_a_killed_worker(workflow, left.issues[issue["number"]])
+    orphan = right.add_issue("Printer", body="Floor 2")
+    # when
+    run = run_sync(workflow)
+    # then the orphan is adopted on its required field and the missing close is written, once
+    assert titles(right) == ["Printer"]
+    assert right.issues[orphan["number"]]["state"] == "closed"
+    assert run.stats["to_target"] == {"adopted": 1, "update": 1}
+
+
+def test_a_webhook_run_reads_the_target_feed_before_resending_an_unsettled_create(systems, make_workflow, run_sync):
+    # given an interrupted create whose record does exist on the target
+    left, right = systems
+    issue = left.add_issue("Printer", body="Floor 2")
+    workflow = make_workflow()
+    reserve_like_a_killed_worker(workflow, issue)
+    right.add_issue("Printer", body="Floor 2")
+    # when a webhook names the source record
+    run_sync(workflow, refs=[{"side": "source", "id": str(issue["number"])}])
+    # then
+    assert titles(right) == ["Printer"]
+    assert RecordLink.objects.get(workflow=workflow).state == LinkState.LINKED
+
+
 def test_a_reserved_create_that_never_left_is_sent_once(systems, make_workflow, run_sync):
     # given the worker died after reserving the link, before the create was sent
     left, right = systems
