@@ -114,8 +114,17 @@ class WorkflowMapping:
         differing: list[str] = []
         for rule in self.rules:
             if rule.goes("to_target"):
-                if get_path(forward, rule.target) != get_path(target_data, rule.target):
-                    differing.append(rule.target)
+                if get_path(forward, rule.target) == get_path(target_data, rule.target):
+                    continue
+                # A field that runs both ways agrees when the way back says so: with a reverse value map
+                # several target values mean one source value (Azure DevOps New and Active are GitHub open).
+                if (
+                    rule.goes("to_source")
+                    and rule.source is not None
+                    and self._agrees_backwards(rule, source_data, target_data)
+                ):
+                    continue
+                differing.append(rule.target)
             elif rule.source is not None:
                 try:
                     back = apply_mappings([rule], target_data, "to_source")
@@ -125,6 +134,14 @@ class WorkflowMapping:
                 if get_path(back, rule.source) != get_path(source_data, rule.source):
                     differing.append(rule.target)
         return differing
+
+    @staticmethod
+    def _agrees_backwards(rule: FieldRule, source_data: Mapping[str, Any], target_data: Mapping[str, Any]) -> bool:
+        try:
+            back = apply_mappings([rule], target_data, "to_source")
+        except TransformError:
+            return False
+        return get_path(back, rule.source or "") == get_path(source_data, rule.source or "")
 
 
 @dataclass

@@ -133,3 +133,19 @@ def test_the_reconciler_test_names_the_fields_that_disagree():
     assert MAPPING.differing_fields({**ISSUE, "external_ref": "70"}, INCIDENT) == []
     assert MAPPING.differing_fields({**ISSUE, "external_ref": "70"}, {**INCIDENT, "state": "7"}) == ["state"]
     assert MAPPING.differing_fields(ISSUE, INCIDENT) == ["number"]
+
+
+def test_a_field_mapped_both_ways_agrees_when_the_reverse_map_says_so():
+    mapping = WorkflowMapping.parse(
+        [
+            {
+                "source": "state",
+                "target": "State",
+                "value_map": {"open": "Active", "closed": "Closed"},
+                "reverse_value_map": {"New": "open", "Active": "open", "Closed": "closed"},
+            }
+        ]
+    )
+
+    assert mapping.differing_fields({"state": "open"}, {"State": "New"}) == []
+    assert mapping.differing_fields({"state": "closed"}, {"State": "New"}) == ["State"]
