@@ -192,6 +192,10 @@ class SyncEngine:
         self.feeds_read: set[str] = set()
         self.deferred: set[tuple[str, str]] = set()
         self.still_failing: set[tuple[str, str]] = set()
+        # Links of the page being processed, read in one query; each is used once, later reads go to the DB.
+        self._prefetched: dict[tuple[str, str], RecordLink | None] = {}
+        self.open_failures: set[tuple[str, str]] = set()
+        self.links_with_conflicts: set[Any] = set()
 
     # -- Setup -----------------------------------------------------------------------------------------------
 
@@ -215,6 +219,18 @@ class SyncEngine:
             )
         for link in RecordLink.objects.filter(workflow=self.workflow, state=LinkState.PENDING):
             self.pending[link.pending_side or Side.TARGET].append(link)
+        self.open_failures = {
+            (str(side), str(record_id))
+            for side, record_id in FailedRecord.objects.filter(
+                workflow=self.workflow, status=FailedRecordStatus.OPEN
+            ).values_list("side", "record_id")
+        }
+        # Most pairs never had a conflict: only those that have one are looked up, pair by pair.
+        self.links_with_conflicts = set(
+            Conflict.objects.filter(
+                workflow=self.workflow, status__in=(ConflictStatus.OPEN, ConflictStatus.RESOLVED)
+            ).values_list("link_id", flat=True)
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -307,6 +323,7 @@ class SyncEngine:
             except ConnectorError as exc:
                 raise RunAborted(f"Reading {side} changes failed: {type(exc).__name__}: {exc.message}") from exc
             self.counts.estimated = self.counts.processed + len(page.records) + (100 if page.has_more else 0)
+            self._prefetch_links(side, [record.id for record in page.records])
             for record in page.records:
                 if (side, record.id) in self.touched:
                     continue
@@ -359,7 +376,19 @@ class SyncEngine:
             raise self._as_failure(exc) from exc
         self._process_change(side, record)
 
+    def _prefetch_links(self, side: str, record_ids: list[str]) -> None:
+        column = f"{side}_id"
+        self._prefetched.clear()
+        found = {
+            getattr(link, column): link
+            for link in RecordLink.objects.filter(workflow=self.workflow, **{f"{column}__in": record_ids})
+        }
+        for record_id in record_ids:
+            self._prefetched[(side, record_id)] = found.get(record_id)
+
     def _link_for(self, side: str, record_id: str) -> RecordLink | None:
+        if (side, record_id) in self._prefetched:
+            return self._prefetched.pop((side, record_id))
         lookup = {"source_id": record_id} if side == Side.SOURCE else {"target_id": record_id}
         return RecordLink.objects.filter(workflow=self.workflow, **lookup).first()
 
@@ -730,6 +759,8 @@ class SyncEngine:
 
     def _held_fields(self, link: RecordLink, source: Record, target: Record) -> list[str]:
         """Fields with an open conflict; a conflict whose two sides agree again is closed as superseded."""
+        if link.pk not in self.links_with_conflicts:
+            return []
         held = list(
             Conflict.objects.filter(link=link, status__in=(ConflictStatus.OPEN, ConflictStatus.RESOLVED)).values_list(
                 "pk", "field", "status"
@@ -755,6 +786,7 @@ class SyncEngine:
         def plain(value: Any) -> Any:
             return None if value is MISSING else value
 
+        self.links_with_conflicts.add(link.pk)
         try:
             with transaction.atomic():
                 Conflict.objects.create(
@@ -1065,6 +1097,7 @@ class SyncEngine:
 
     def _fail(self, side: str, record_id: str, exc: RecordFailed) -> None:
         now = timezone.now()
+        self.open_failures.add((side, record_id))
         self.counts.failed += 1
         self.counts.error(
             error_class=exc.error_class, message=exc.message, side=side, record_id=record_id, code=exc.code
@@ -1104,6 +1137,9 @@ class SyncEngine:
                 current.save()
 
     def _resolve_failed(self, side: str, record_id: str) -> None:
+        if (side, record_id) not in self.open_failures:
+            return
+        self.open_failures.discard((side, record_id))
         FailedRecord.objects.filter(
             workflow=self.workflow, side=side, record_id=record_id, status=FailedRecordStatus.OPEN
         ).update(status=FailedRecordStatus.RESOLVED, resolved_at=timezone.now(), updated_at=timezone.now())

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
@@ -16,8 +17,8 @@ from apps.accounts.models import Organization
 from apps.connectors.connections import provider_for
 from apps.connectors.errors import ConnectorError, NotSupported
 from apps.connectors.models import Connector, WebhookDelivery
-from apps.connectors.providers.base import ObjectType
-from apps.connectors.services import mark_connector_synced
+from apps.connectors.providers.base import Notification, ObjectType
+from apps.connectors.services import mark_connector_synced, notify_organization
 from apps.core.exceptions import BusinessRuleViolation, Conflict
 from apps.security.services import record_audit_event
 from apps.sync import reconciler, schedules
@@ -538,7 +539,31 @@ def _execute(
             IntegrationWorkflow.objects.filter(pk=workflow.pk).update(last_success_at=run.completed_at)
     for connector in (workflow.source_connector, workflow.target_connector):
         mark_connector_synced(connector=connector, at=run.completed_at)
+    _notify_trouble(workflow, run)
     return run
+
+
+def _notify_trouble(workflow: IntegrationWorkflow, run: SyncRun) -> None:
+    """Send a stopped run, or one that left records failing, to the channels the organization routes it to."""
+    if run.status not in (RunStatus.FAILED, RunStatus.PARTIAL):
+        return
+    failed = run.status == RunStatus.FAILED
+    classes = ", ".join(f"{name} x{count}" for name, count in sorted(run.error_counts.items()))
+    notify_organization(
+        organization_id=workflow.organization_id,
+        event_type="sync.run_failed" if failed else "sync.records_failed",
+        notification=Notification(
+            title=f"Sync {'stopped' if failed else 'left records failing'}: {workflow.name}",
+            text=run.detail or f"{run.records_failed} records could not be carried across ({classes}).",
+            severity="error" if failed else "warning",
+            link=f"{settings.SITE_URL}/admin/sync/syncrun/{run.pk}/change/",
+            facts=(
+                ("Run", str(run.pk)),
+                ("Processed", str(run.records_processed)),
+                ("Failed", str(run.records_failed)),
+            ),
+        ),
+    )
 
 
 def _close_run(run: SyncRun, status: str, detail: str) -> SyncRun:
