@@ -316,7 +316,9 @@ class SyncEngine:
         while True:
             try:
                 page = self.call(endpoint, partial(endpoint.provider.read_changes, endpoint.object_type, cursor))
-            except InvalidCursor:
+            except InvalidCursor as exc:
+                if cursor is None:
+                    raise RunAborted(f"The {side} connector refused a full read: {exc.message}") from exc
                 logger.warning("Workflow %s: %s cursor refused, reading %s in full.", self.workflow.pk, side, side)
                 cursor = None
                 continue

@@ -11,6 +11,7 @@ from apps.sync.models import (
     Direction,
     FailedRecord,
     FailedRecordStatus,
+    IntegrationWorkflow,
     LinkState,
     RecordLink,
     RunOperation,
@@ -259,3 +260,20 @@ def test_the_cursor_moves_on_so_a_second_run_reads_nothing_new(systems, make_wor
     assert workflow.target_cursor
     assert run.records_succeeded == 0
     assert run.records_processed == run.echoes_suppressed + run.records_unchanged
+
+
+def test_a_cursor_the_connector_no_longer_accepts_means_a_full_read_without_duplicates(
+    systems, make_workflow, run_sync
+):
+    # given
+    left, right = systems
+    left.add_issue("Printer")
+    workflow = make_workflow()
+    run_sync(workflow)
+    IntegrationWorkflow.objects.filter(pk=workflow.pk).update(source_cursor="not-a-cursor-of-ours")
+    left.add_issue("Scanner")
+    # when
+    run = run_sync(workflow)
+    # then
+    assert titles(right) == ["Printer", "Scanner"]
+    assert run.status == RunStatus.SUCCEEDED
