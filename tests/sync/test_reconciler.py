@@ -12,6 +12,7 @@ from apps.security.models import AuditEvent
 from apps.sync import services
 from apps.sync.leases import acquire_run_lease
 from apps.sync.models import Direction, LinkState, RecordLink, RunOperation
+from tests.factories.sync import IntegrationWorkflowFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -134,3 +135,13 @@ def test_repair_is_refused_on_a_paused_workflow(systems, make_workflow, owner):
 
     with pytest.raises(CommandError, match="paused"):
         reconcile(str(workflow.pk), "--repair")
+
+
+def test_a_name_two_organizations_use_needs_the_organization(systems, make_workflow, other_organization):
+    # given
+    workflow = make_workflow()
+    IntegrationWorkflowFactory(organization=other_organization, name=workflow.name)
+    # when / then
+    with pytest.raises(CommandError, match="--organization"):
+        reconcile(workflow.name)
+    assert "agreement 100.0%" in reconcile(workflow.name, "--organization", workflow.organization.slug)
