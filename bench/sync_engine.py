@@ -46,6 +46,7 @@ from apps.connectors.models import Connector  # noqa: E402
 from apps.connectors.sandboxes.github import GitHubSandbox  # noqa: E402
 from apps.connectors.sandboxes.server import Sandbox  # noqa: E402
 from apps.connectors.sandboxes.slack import SlackSandbox  # noqa: E402
+from apps.connectors.timestamps import iso_utc  # noqa: E402
 from apps.sync import services  # noqa: E402
 from apps.sync.models import IntegrationWorkflow, RecordLink, RunStatus, SyncRun  # noqa: E402
 from apps.sync.schedules import RUN_TASK  # noqa: E402
@@ -152,8 +153,12 @@ def throughput(records: int, changes: int) -> None:
         assert echo is not None
 
         changed = random.Random(7).sample(sorted(left.issues), changes)  # noqa: S311 - a fixed sample, not a secret
-        for number in changed:
-            left.touch_issue(number, body=f"Changed in the benchmark ({number})")
+        # Each edit at its own second on GitHub's clock, as edits made by people arrive (the connectors'
+        # watermark cursor tells apart at most 500 records changed within the same second).
+        moment = datetime.now(tz=UTC)
+        for offset, number in enumerate(changed, start=1):
+            issue = left.touch_issue(number, body=f"Changed in the benchmark ({number})")
+            issue["updated_at"] = iso_utc(moment + timedelta(seconds=offset))
         started = time.perf_counter()
         incremental = services.run_workflow(workflow_id=workflow.pk, trigger="manual")
         engine_incremental = time.perf_counter() - started

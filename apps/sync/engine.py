@@ -73,6 +73,8 @@ ERROR_SAMPLES = 20
 # After this many records in a row fail with transient errors, the system is down: stop and resume later.
 TRANSIENT_STREAK_LIMIT = 5
 PROGRESS_EVERY_SECONDS = 1.0
+# Pages in a row holding nothing this run has not read already, before a feed counts as going in circles.
+REPEATED_PAGES_LIMIT = 5
 # How far a vendor's clock may trail ours when matching a record left by an interrupted create.
 ADOPTION_CLOCK_SLACK = timedelta(minutes=5)
 
@@ -196,6 +198,7 @@ class SyncEngine:
         self._prefetched: dict[tuple[str, str], RecordLink | None] = {}
         self.open_failures: set[tuple[str, str]] = set()
         self.links_with_conflicts: set[Any] = set()
+        self.notes: list[str] = []
 
     # -- Setup -----------------------------------------------------------------------------------------------
 
@@ -295,7 +298,7 @@ class SyncEngine:
             self.heartbeat()
 
     def outcome(self) -> str:
-        return RunStatus.PARTIAL if self.counts.failed else RunStatus.SUCCEEDED
+        return RunStatus.PARTIAL if self.counts.failed or self.notes else RunStatus.SUCCEEDED
 
     def retry_failed_records(self, *, only_retryable: bool) -> None:
         failed = FailedRecord.objects.filter(workflow=self.workflow, status=FailedRecordStatus.OPEN)
@@ -313,6 +316,7 @@ class SyncEngine:
         endpoint = self.endpoints[side]
         field_name = f"{side}_cursor"
         cursor: str | None = getattr(self.workflow, field_name) or None
+        repeated = 0
         while True:
             try:
                 page = self.call(endpoint, partial(endpoint.provider.read_changes, endpoint.object_type, cursor))
@@ -326,14 +330,26 @@ class SyncEngine:
                 raise RunAborted(f"Reading {side} changes failed: {type(exc).__name__}: {exc.message}") from exc
             self.counts.estimated = self.counts.processed + len(page.records) + (100 if page.has_more else 0)
             self._prefetch_links(side, [record.id for record in page.records])
-            for record in page.records:
-                if (side, record.id) in self.touched:
-                    continue
+            fresh = [record for record in page.records if (side, record.id) not in self.touched]
+            for record in fresh:
                 self.guarded(side, record.id, partial(self._process_change, side, record))
             # Every record of the page is settled (written, unchanged or on the failed list): move on.
             self._save_cursor(field_name, page.next_cursor or "")
             cursor = page.next_cursor
             if not page.has_more:
+                break
+            repeated = 0 if fresh else repeated + 1
+            if repeated >= REPEATED_PAGES_LIMIT:
+                # A feed that only hands back what this run has read is going round in circles (a cursor
+                # that cannot tell apart more records than it remembers at one timestamp): stop reading it
+                # rather than run forever; the run says so, and the reconciler finds what was not read.
+                self.counts.error(
+                    error_class="FeedRepeating",
+                    message=f"The {side} change feed returned only records already read, {repeated} pages running.",
+                    side=side,
+                    record_id="",
+                )
+                self.notes.append(f"Stopped reading the {side} change feed: it kept returning records already read.")
                 break
         self.feeds_read.add(side)
 

@@ -534,7 +534,7 @@ def _execute(
         engine.finish(status=RunStatus.FAILED, detail=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     else:
-        engine.finish(status=engine.outcome())
+        engine.finish(status=engine.outcome(), detail=" ".join(engine.notes))
         if run.status == RunStatus.SUCCEEDED:
             IntegrationWorkflow.objects.filter(pk=workflow.pk).update(last_success_at=run.completed_at)
     for connector in (workflow.source_connector, workflow.target_connector):

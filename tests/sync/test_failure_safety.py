@@ -200,3 +200,16 @@ def test_a_paused_workflow_does_not_run(systems, make_workflow, owner):
 def test_leaf_paths_name_every_value_of_a_nested_payload():
     assert leaf_paths({"a": {"b": 1, "c": [1]}, "d": None}) == ["a.b", "a.c", "d"]
     assert leaf_paths({}) == []
+
+
+def test_a_change_feed_that_goes_round_in_circles_cannot_keep_a_run_going_forever(systems, make_workflow, run_sync):
+    # given more records changed at one and the same second than the connector's cursor can tell apart
+    _left, right = systems
+    right.seed_issues(650, start=timezone.now() - timedelta(minutes=1), step=timedelta(0))
+    workflow = make_workflow()
+    # when
+    run = run_sync(workflow)
+    # then the run ends, and says why it did not read everything
+    assert run.status == RunStatus.PARTIAL
+    assert run.error_counts == {"FeedRepeating": 1}
+    assert "kept returning records already read" in run.detail
