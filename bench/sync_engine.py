@@ -165,8 +165,9 @@ def throughput(records: int, changes: int) -> None:
         assert incremental is not None
 
         partner = dict(RecordLink.objects.filter(workflow=workflow).values_list("source_id", "target_id"))
-        for number in changed:
-            left.touch_issue(number, body=f"Changed again in the benchmark ({number})")
+        for offset, number in enumerate(changed, start=changes + 1):
+            issue = left.touch_issue(number, body=f"Changed again in the benchmark ({number})")
+            issue["updated_at"] = iso_utc(moment + timedelta(seconds=offset))
         started = time.perf_counter()
         update_directly(source, target, [(str(n), partner[str(n)]) for n in changed])
         direct_incremental = time.perf_counter() - started

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from apps.connectors.providers.base import Record
-from apps.sync.engine import SyncEngine
+from apps.sync.engine import REPEATED_PAGES_LIMIT, SyncEngine
 from apps.sync.models import LinkState, RecordLink, Side
 
 MAX_LISTED = 50
@@ -74,14 +74,22 @@ class ReconcileReport:
         return data
 
 
+class IncompleteRead(Exception):
+    """A side's change feed kept returning records already read: its full contents could not be compared."""
+
+
 def read_all(engine: SyncEngine, side: str) -> dict[str, Record]:
     """Every live record of one side, read through its change feed from the start."""
     endpoint = engine.endpoints[side]
     records: dict[str, Record] = {}
+    seen: set[str] = set()
     cursor: str | None = None
+    repeated = 0
     while True:
         page = engine.call(endpoint, partial(endpoint.provider.read_changes, endpoint.object_type, cursor))
+        fresh = [record for record in page.records if record.id not in seen]
         for record in page.records:
+            seen.add(record.id)
             if record.deleted:
                 records.pop(record.id, None)
             else:
@@ -89,6 +97,12 @@ def read_all(engine: SyncEngine, side: str) -> dict[str, Record]:
         cursor = page.next_cursor
         if not page.has_more:
             return records
+        repeated = 0 if fresh else repeated + 1
+        if repeated >= REPEATED_PAGES_LIMIT:
+            raise IncompleteRead(
+                f"The {side} change feed kept returning records already read ({len(seen)} so far); "
+                "too many records share one modification time for its cursor to page through them."
+            )
 
 
 def compare(engine: SyncEngine) -> ReconcileReport:

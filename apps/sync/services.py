@@ -613,7 +613,7 @@ def reconcile_workflow(*, workflow: IntegrationWorkflow, actor: Any = None, repa
                 if repair and result.before.agreement_percent < 100:
                     reconciler.repair(engine, result.before)
                     result.after = reconciler.compare(engine)
-        except (RunAborted, ConnectorError) as exc:
+        except (RunAborted, ConnectorError, reconciler.IncompleteRead) as exc:
             engine.finish(status=RunStatus.FAILED, detail=str(exc))
             raise
         engine.counts.stats["reconcile"] = {

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from apps.security.models import AuditEvent
 from apps.sync import services
@@ -145,3 +147,14 @@ def test_a_name_two_organizations_use_needs_the_organization(systems, make_workf
     with pytest.raises(CommandError, match="--organization"):
         reconcile(workflow.name)
     assert "agreement 100.0%" in reconcile(workflow.name, "--organization", workflow.organization.slug)
+
+
+def test_a_side_it_cannot_read_in_full_is_reported_not_guessed(systems, make_workflow):
+    # given more records changed within one second than the connector's cursor can page through
+    _left, right = systems
+    right.seed_issues(650, start=timezone.now() - timedelta(minutes=1), step=timedelta(0))
+    workflow = make_workflow()
+    # when / then
+    with pytest.raises(CommandError, match="kept returning records already read"):
+        reconcile(str(workflow.pk))
+    assert workflow.runs.get(operation_type=RunOperation.RECONCILE).status == "failed"

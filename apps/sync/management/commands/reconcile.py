@@ -12,7 +12,7 @@ from apps.connectors.errors import ConnectorError
 from apps.core.exceptions import BusinessRuleViolation
 from apps.sync.engine import RunAborted
 from apps.sync.models import IntegrationWorkflow
-from apps.sync.reconciler import ReconcileReport
+from apps.sync.reconciler import IncompleteRead, ReconcileReport
 from apps.sync.services import WorkflowBusy, reconcile_workflow
 
 
@@ -34,7 +34,7 @@ class Command(BaseCommand):
             result = reconcile_workflow(workflow=workflow, repair=options["repair"])
         except WorkflowBusy as exc:
             raise CommandError("A run of this workflow is in progress; try again when it has finished.") from exc
-        except (BusinessRuleViolation, RunAborted, ConnectorError) as exc:
+        except (BusinessRuleViolation, RunAborted, ConnectorError, IncompleteRead) as exc:
             raise CommandError(str(exc)) from exc
         if options["json"]:
             payload = {
