@@ -67,7 +67,20 @@ def _isolated_cache() -> Iterator[None]:
     from django.core.cache import cache
 
     yield
-    cache.clear()
+    if not settings.REDIS_URL:
+        cache.clear()
+        return
+    # Not cache.clear(): on Redis that is FLUSHDB, which would also wipe what parallel workers keep in the
+    # same database mid-test (connector rate budgets, locks). Only the cache's own keys go.
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    # Django's cache keys are "<KEY_PREFIX>:<VERSION>:<key>".
+    prefix, version = settings.CACHES["default"].get("KEY_PREFIX", ""), settings.CACHES["default"].get("VERSION", 1)
+    keys = list(client.scan_iter(match=f"{prefix}:{version}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture
