@@ -1,8 +1,8 @@
 """A worker killed with SIGKILL in the middle of a run, then restarted: nothing duplicated, nothing lost.
 
 This runs a real `celery worker` process against Redis and PostgreSQL. The broker is a private
-redis-server on a free port: the suite's cache clearing flushes the shared Redis database between tests,
-which would take the queued task with it.
+redis-server on a free port, so nothing else the suite does in the shared Redis database can reach the
+queue or the unacknowledged task the test depends on.
 """
 
 from __future__ import annotations
