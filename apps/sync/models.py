@@ -328,7 +328,10 @@ class DataMovement(OrganizationOwnedModel):
     origin = models.JSONField(
         default=dict, blank=True, help_text="Where the change came from: connector, record, its clock, delivery."
     )
-    audit_event = models.ForeignKey("security.AuditEvent", on_delete=models.PROTECT, related_name="+")
+    # No database constraint either: the audit table belongs to the security app and only ever grows.
+    audit_event = models.ForeignKey(
+        "security.AuditEvent", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     occurred_at = models.DateTimeField(db_index=True)
 
     class Meta:
