@@ -12,6 +12,13 @@ from apps.connectors.api.views import (
     WebhookDeliveryViewSet,
 )
 from apps.security.api.views import AuditEventViewSet
+from apps.sync.api.views import (
+    ConflictViewSet,
+    DataMovementViewSet,
+    FailedRecordViewSet,
+    IntegrationWorkflowViewSet,
+    SyncRunViewSet,
+)
 
 router = SimpleRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")
@@ -23,6 +30,11 @@ router.register("connectors", ConnectorViewSet, basename="connector")
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("connector-manifests", ConnectorManifestViewSet, basename="connector-manifest")
 router.register("notification-routes", NotificationRouteViewSet, basename="notification-route")
+router.register("workflows", IntegrationWorkflowViewSet, basename="workflow")
+router.register("sync-runs", SyncRunViewSet, basename="sync-run")
+router.register("sync-conflicts", ConflictViewSet, basename="sync-conflict")
+router.register("failed-records", FailedRecordViewSet, basename="failed-record")
+router.register("data-movements", DataMovementViewSet, basename="data-movement")
 
 app_name = "api"
 urlpatterns = [

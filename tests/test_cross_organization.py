@@ -20,12 +20,20 @@ from apps.accounts.models import Invitation, Membership, Organization, Team
 from apps.connectors.models import Connector, ConnectorManifest, NotificationRoute, WebhookDelivery
 from apps.security.models import AuditEvent
 from apps.security.services import record_audit_event
+from apps.sync.models import Conflict, DataMovement, FailedRecord, IntegrationWorkflow, SyncRun
 from tests.factories.accounts import InvitationFactory, MembershipFactory, TeamFactory
 from tests.factories.connectors import (
     ConnectorFactory,
     ConnectorManifestFactory,
     NotificationRouteFactory,
     WebhookDeliveryFactory,
+)
+from tests.factories.sync import (
+    ConflictFactory,
+    DataMovementFactory,
+    FailedRecordFactory,
+    IntegrationWorkflowFactory,
+    SyncRunFactory,
 )
 
 # How to make an object of each API-exposed model inside a given (foreign) organization.
@@ -39,6 +47,11 @@ FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]
     WebhookDelivery: lambda org: WebhookDeliveryFactory(connector=ConnectorFactory(organization=org)),
     ConnectorManifest: lambda org: ConnectorManifestFactory(organization=org),
     NotificationRoute: lambda org: NotificationRouteFactory(organization=org),
+    IntegrationWorkflow: lambda org: IntegrationWorkflowFactory(organization=org),
+    SyncRun: lambda org: SyncRunFactory(workflow=IntegrationWorkflowFactory(organization=org)),
+    Conflict: lambda org: ConflictFactory(link__workflow=IntegrationWorkflowFactory(organization=org)),
+    FailedRecord: lambda org: FailedRecordFactory(workflow=IntegrationWorkflowFactory(organization=org)),
+    DataMovement: lambda org: DataMovementFactory(link__workflow=IntegrationWorkflowFactory(organization=org)),
 }
 # URL keyword arguments other than `pk`, and the model whose id they carry.
 KWARG_MODELS: dict[str, type[models.Model]] = {"membership_id": Membership}

@@ -6,10 +6,14 @@ A workflow's mapping is a list of rules, each stored as JSON:
      "value_map": {"To Do": "New", "Done": "Closed"}, "coerce": "string", "required": true}
     {"target": "description", "template": "{fields.summary} ({key})", "direction": "to_target"}
     {"source": "priority", "target": "urgency", "coerce": "integer", "default": 3}
+    {"source": "state", "target": "State", "value_map": {"open": "Active", "closed": "Closed"},
+     "reverse_value_map": {"New": "open", "Active": "open", "Closed": "closed", "*": "open"}}
 
 Going to the target a rule reads `source` (or renders `template`), falls back to `default` when the
 value is missing, maps it through `value_map`, coerces it, and refuses a missing `required` value.
-Bidirectional rules run the same steps backwards with the inverted value map; templates only go one way.
+Bidirectional rules run the same steps backwards with the inverted value map, or with `reverse_value_map`
+when several values on the other side mean one value here; templates only go one way. A `"*"` entry in
+either map catches every value the map does not name.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ _RULE_KEYS = {
     "coerce",
     "reverse_coerce",
     "value_map",
+    "reverse_value_map",
     "template",
     "default",
     "required",
@@ -81,6 +86,7 @@ class FieldRule:
     default: Any = MISSING
     required: bool = False
     reverse_map: Mapping[str, Any] | None = field(default=None, compare=False)
+    explicit_reverse: bool = False
 
     def goes(self, side: Side) -> bool:
         return self.direction in ("both", side)
@@ -95,6 +101,8 @@ class FieldRule:
             value = getattr(self, name)
             if value is not None:
                 data[name] = dict(value) if name == "value_map" else value
+        if self.explicit_reverse and self.reverse_map is not None:
+            data["reverse_value_map"] = dict(self.reverse_map)
         if self.default is not MISSING:
             data["default"] = self.default
         if self.required:
@@ -149,15 +157,29 @@ def _parse_rule(index: int, raw: Any) -> tuple[FieldRule | None, list[FieldError
             errors.append(FieldError(f"{where}.value_map", "A value map is a non-empty object.", "invalid"))
         else:
             reverse_map = {_key(v): k for k, v in value_map.items()}
-            if direction == "both" and len(reverse_map) != len(value_map):
+            if direction == "both" and len(reverse_map) != len(value_map) and raw.get("reverse_value_map") is None:
                 errors.append(
                     FieldError(
                         f"{where}.value_map",
                         "Two values map to the same target value, so the mapping cannot run backwards; "
-                        "make it one-way or give each value its own target.",
+                        "make it one-way, give each value its own target, or add a reverse_value_map.",
                         "not_reversible",
                     )
                 )
+    reverse_value_map = raw.get("reverse_value_map")
+    if reverse_value_map is not None:
+        if not isinstance(reverse_value_map, dict) or not reverse_value_map:
+            errors.append(
+                FieldError(f"{where}.reverse_value_map", "A reverse value map is a non-empty object.", "invalid")
+            )
+        elif direction == "to_target":
+            errors.append(
+                FieldError(
+                    f"{where}.reverse_value_map", "A one-way rule to the target never runs backwards.", "one_way_only"
+                )
+            )
+        else:
+            reverse_map = {_key(k): v for k, v in reverse_value_map.items()}
     if not isinstance(raw.get("required", False), bool):
         errors.append(FieldError(f"{where}.required", "`required` is true or false.", "invalid"))
     if errors:
@@ -173,6 +195,7 @@ def _parse_rule(index: int, raw: Any) -> tuple[FieldRule | None, list[FieldError
         default=raw.get("default", MISSING),
         required=raw.get("required", False),
         reverse_map=reverse_map,
+        explicit_reverse=reverse_value_map is not None,
     )
     return rule, []
 
@@ -293,7 +316,7 @@ def _carry(rule: FieldRule, record: Any, side: Side) -> Any:
         key = _key(value)
         if key in table:
             value = table[key]
-        elif "*" in table and side == "to_target":
+        elif "*" in table:
             value = table["*"]
         else:
             raise TransformError(path, f"{value!r} has no entry in the value map.", "unmapped_value")

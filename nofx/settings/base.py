@@ -245,8 +245,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
-        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the "
-        "audit log and connectors. Every error is an RFC 9457 problem document (`application/problem+json`)."
+        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the audit "
+        "log, connectors and integration workflows. Every error is an RFC 9457 problem document "
+        "(`application/problem+json`)."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
@@ -260,6 +261,12 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "apps.accounts.roles.Role",
         "ConnectorStatusEnum": "apps.connectors.models.ConnectorStatus",
         "DeliveryStatusEnum": "apps.connectors.models.DeliveryStatus",
+        "WorkflowStatusEnum": "apps.sync.models.WorkflowStatus",
+        "RunStatusEnum": "apps.sync.models.RunStatus",
+        "ConflictStatusEnum": "apps.sync.models.ConflictStatus",
+        "FailedRecordStatusEnum": "apps.sync.models.FailedRecordStatus",
+        "WorkflowDirectionEnum": "apps.sync.models.Direction",
+        "MovementDirectionEnum": "apps.sync.models.MovementDirection",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
@@ -271,6 +278,13 @@ SPECTACULAR_SETTINGS = {
         {
             "name": "connectors",
             "description": "Connections to external systems, their object types, actions, webhooks and health.",
+        },
+        {
+            "name": "workflows",
+            "description": (
+                "Integration workflows that keep two connectors in step, their runs, conflicts, failed records "
+                "and the data-movement trail."
+            ),
         },
     ],
 }
@@ -341,6 +355,19 @@ CONNECTOR_WEBHOOK_MAX_BYTES = env.int("CONNECTOR_WEBHOOK_MAX_BYTES", default=102
 CONNECTOR_WEBHOOK_CONSUMERS: list[str] = []
 # How often the beat checks every connector's health (seconds).
 CONNECTOR_HEALTH_INTERVAL = env.int("CONNECTOR_HEALTH_INTERVAL", default=300)
+
+# -- Sync engine --------------------------------------------------------------------------------------
+
+# A run holds its workflow's lease this long between heartbeats; a worker that dies frees it after this.
+SYNC_RUN_LEASE_SECONDS = env.int("SYNC_RUN_LEASE_SECONDS", default=120)
+# A run of 10,000 records takes minutes, far past the default task limit; a run cut short resumes later.
+SYNC_RUN_SOFT_TIME_LIMIT = env.int("SYNC_RUN_SOFT_TIME_LIMIT", default=3300)
+# A webhook-triggered run that finds another run going waits this long, this many times, then leaves the
+# change to the next scheduled run.
+SYNC_BUSY_RETRY_SECONDS = env.int("SYNC_BUSY_RETRY_SECONDS", default=5)
+SYNC_BUSY_MAX_RETRIES = env.int("SYNC_BUSY_MAX_RETRIES", default=120)
+# Webhook deliveries trigger near-real-time runs of the workflows whose records they name.
+CONNECTOR_WEBHOOK_CONSUMERS = [*CONNECTOR_WEBHOOK_CONSUMERS, "apps.sync.services.consume_webhook_delivery"]
 
 # -- Operations ---------------------------------------------------------------------------------------
 

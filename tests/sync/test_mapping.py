@@ -163,3 +163,43 @@ def test_two_rules_writing_the_same_field_are_refused():
 def test_an_empty_mapping_is_refused():
     with pytest.raises(MappingError):
         parse_mappings([])
+
+
+def test_a_reverse_value_map_lets_several_values_mean_one_going_back():
+    # given
+    rules = parse_mappings(
+        [
+            {
+                "source": "state",
+                "target": "State",
+                "value_map": {"open": "Active", "closed": "Closed"},
+                "reverse_value_map": {"New": "open", "Active": "open", "Resolved": "closed", "Closed": "closed"},
+            }
+        ]
+    )
+    # when / then
+    assert apply_mappings(rules, {"state": "open"}, "to_target") == {"State": "Active"}
+    assert apply_mappings(rules, {"State": "New"}, "to_source") == {"state": "open"}
+    assert apply_mappings(rules, {"State": "Resolved"}, "to_source") == {"state": "closed"}
+    assert rules[0].as_dict()["reverse_value_map"]["New"] == "open"
+
+
+def test_a_wildcard_in_the_reverse_map_catches_values_going_back():
+    rules = parse_mappings([{"source": "s", "target": "t", "reverse_value_map": {"Done": "closed", "*": "open"}}])
+
+    assert apply_mappings(rules, {"t": "Blocked"}, "to_source") == {"s": "open"}
+    assert apply_mappings(rules, {"s": "anything"}, "to_target") == {"t": "anything"}
+
+
+@pytest.mark.parametrize(
+    ("rule", "code"),
+    [
+        ({"source": "s", "target": "t", "reverse_value_map": []}, "invalid"),
+        ({"source": "s", "target": "t", "reverse_value_map": {"a": "b"}, "direction": "to_target"}, "one_way_only"),
+    ],
+)
+def test_a_bad_reverse_value_map_is_refused(rule, code):
+    with pytest.raises(MappingError) as excinfo:
+        parse_mappings([rule])
+
+    assert [(e.field, e.code) for e in excinfo.value.errors] == [("mappings[0].reverse_value_map", code)]

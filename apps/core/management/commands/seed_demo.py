@@ -4,6 +4,11 @@ Organizations, nested teams, one member of every role per organization, a pendin
 staff operator for the admin, all written through the accounts services so the audit log records them
 as it would record real work.
 
+For the integration demo, Acme also gets a connector for each vendor sandbox (the ones
+`manage.py run_sandboxes --connect acme` serves in `make run`) and one integration workflow per
+ready-made template between them, created through the connectors and sync services; beat runs them
+against the sandboxes as soon as those are up.
+
 Running it again creates only what is missing and never changes a password. Passwords are made with
 `secrets` when a user is first created and kept in a credentials file (default `var/demo-credentials.txt`,
 mode 0600, never committed) so every run can print the same table of logins. A user whose password is
@@ -14,6 +19,7 @@ not in that file (the file was deleted, or the password was changed since) is li
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import string
@@ -25,10 +31,18 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from apps.accounts import services
 from apps.accounts.models import Invitation, Membership, Organization, Team, User
 from apps.accounts.roles import Role
+from apps.connectors import services as connector_services
+from apps.connectors.models import Connector
+from apps.connectors.sandboxes import SANDBOXES
+from apps.connectors.sandboxes.server import Sandbox
+from apps.sync import services as sync_services
+from apps.sync.models import IntegrationWorkflow
+from apps.sync.workflow_templates import TEMPLATES
 
 # No look-alike characters, so a password read off the terminal can be typed back.
 PASSWORD_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in "0O1lI")
@@ -112,6 +126,10 @@ DEMO_ORGANIZATIONS = (
 )
 
 STAFF_OPERATOR = ("ops@nofx.example", "Platform Operator")
+# The organization whose connectors point at the vendor sandboxes and run the template workflows.
+SYNC_DEMO_ORGANIZATION = "acme"
+# Demo workflows run every minute so the admin shows runs soon after `make run` starts.
+SYNC_DEMO_INTERVAL_SECONDS = 60
 # One invitation stays pending, so the invitations screens have something to show.
 PENDING_INVITATION = ("acme", "new.hire@acme.example", Role.DEVELOPER, "integrations")
 
@@ -211,6 +229,7 @@ class Command(BaseCommand):
             for spec in DEMO_ORGANIZATIONS:
                 self._seed_organization(spec)
             self._seed_pending_invitation()
+            self.sync_note = self._seed_sync_demo()
             # Written inside the transaction: if the commit then fails, the file only names users that a
             # later run will create again with fresh passwords.
             store.save(self.known)
@@ -335,6 +354,62 @@ class Command(BaseCommand):
             f"Invited {email} ({where}); the Celery worker prints the invitation email with its link."
         )
 
+    def _seed_sync_demo(self) -> str:
+        """Acme's sandbox connectors and one workflow per template, each created once."""
+        if not settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES:
+            return (
+                "Integration demo skipped: the sandboxes listen on 127.0.0.1, which "
+                "OUTBOUND_ALLOW_PRIVATE_ADDRESSES does not allow here."
+            )
+        organization = Organization.objects.get(slug=SYNC_DEMO_ORGANIZATION)
+        actor = self._acting_owner(organization)
+        connectors = {name: self._sandbox_connector(organization, name) for name in SANDBOXES}
+        created = 0
+        for template in TEMPLATES:
+            if IntegrationWorkflow.objects.filter(organization=organization, template_key=template.key).exists():
+                continue
+            sync_services.create_workflow_from_template(
+                organization=organization,
+                actor=actor,
+                template_key=template.key,
+                source_connector=connectors[template.source_provider],
+                target_connector=connectors[template.target_provider],
+                interval_seconds=SYNC_DEMO_INTERVAL_SECONDS,
+            )
+            created += 1
+        return (
+            f"Integration demo: {organization.name} has {len(connectors)} sandbox connectors and "
+            f"{len(TEMPLATES)} template workflows ({created} created this run), run every "
+            f"{SYNC_DEMO_INTERVAL_SECONDS} s by beat; see /admin/sync/."
+        )
+
+    @staticmethod
+    def _sandbox_connector(organization: Organization, name: str) -> Connector:
+        """The connector `run_sandboxes --connect` uses for this sandbox (same name), made here if missing."""
+        sandbox_class: type[Sandbox] = import_string(SANDBOXES[name])
+        connector_name = f"Sandbox {sandbox_class.title}"
+        existing = Connector.objects.filter(organization=organization, name=connector_name).first()
+        if existing is not None:
+            return existing
+        # The sandbox states its own connection settings; it is asked on a spare port, and the answer is
+        # pointed at the port `make run` serves it on.
+        probe = sandbox_class(0).start()
+        try:
+            config, secret_field, probe_url = probe.demo_connection(), probe.webhook_secret_field(), probe.url
+        finally:
+            probe.stop()
+        served_url = f"http://127.0.0.1:{sandbox_class.default_port}"
+        return connector_services.create_connector(
+            organization=organization,
+            actor=None,
+            name=connector_name,
+            provider=config["provider"],
+            base_url=served_url,
+            settings_=json.loads(json.dumps(config["settings"]).replace(probe_url, served_url)),
+            credentials={**config["credentials"], secret_field: secrets.token_urlsafe(24)},
+            data_region=organization.home_region_code,
+        )
+
     @staticmethod
     def _pending_invitations(organization: Organization, email: str) -> list[Invitation]:
         candidates = Invitation.objects.filter(
@@ -377,6 +452,7 @@ class Command(BaseCommand):
                 "`python manage.py changepassword <email>`: " + ", ".join(missing)
             )
         self.stdout.write(self.invitation_note)
+        self.stdout.write(self.sync_note)
         self.stdout.write(
             f"Sign in at {settings.SITE_URL}/accounts/login/ (staff operator: {settings.SITE_URL}/admin/)."
         )

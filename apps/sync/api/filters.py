@@ -1,0 +1,112 @@
+import django_filters
+from django.db.models import Q, QuerySet
+
+from apps.sync.merge import ConflictPolicy
+from apps.sync.models import (
+    Conflict,
+    ConflictStatus,
+    DataMovement,
+    Direction,
+    FailedRecord,
+    FailedRecordStatus,
+    IntegrationWorkflow,
+    MovementDirection,
+    MovementOperation,
+    RunOperation,
+    RunStatus,
+    RunTrigger,
+    Side,
+    SyncRun,
+    WorkflowStatus,
+)
+
+
+class IntegrationWorkflowFilterSet(django_filters.FilterSet):
+    name = django_filters.CharFilter(lookup_expr="icontains")
+    status = django_filters.ChoiceFilter(choices=WorkflowStatus.choices)
+    direction = django_filters.ChoiceFilter(choices=Direction.choices)
+    conflict_policy = django_filters.ChoiceFilter(choices=ConflictPolicy.choices)
+    connector = django_filters.UUIDFilter(method="filter_connector", help_text="Either side's connector.")
+    template_key = django_filters.CharFilter()
+
+    class Meta:
+        model = IntegrationWorkflow
+        fields = ("name", "status", "direction", "conflict_policy", "connector", "template_key")
+
+    def filter_connector(self, queryset: QuerySet[IntegrationWorkflow], name: str, value: object) -> QuerySet:
+        return queryset.filter(Q(source_connector_id=value) | Q(target_connector_id=value))
+
+
+class SyncRunFilterSet(django_filters.FilterSet):
+    workflow = django_filters.UUIDFilter(field_name="workflow_id")
+    status = django_filters.ChoiceFilter(choices=RunStatus.choices)
+    operation_type = django_filters.ChoiceFilter(choices=RunOperation.choices)
+    trigger = django_filters.ChoiceFilter(choices=RunTrigger.choices)
+    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+
+    class Meta:
+        model = SyncRun
+        fields = ("workflow", "status", "operation_type", "trigger", "started_after", "started_before")
+
+
+class ConflictFilterSet(django_filters.FilterSet):
+    workflow = django_filters.UUIDFilter(field_name="workflow_id")
+    status = django_filters.ChoiceFilter(choices=ConflictStatus.choices)
+    field = django_filters.CharFilter()
+    record = django_filters.CharFilter(method="filter_record", help_text="A record id on either side.")
+
+    class Meta:
+        model = Conflict
+        fields = ("workflow", "status", "field", "record")
+
+    def filter_record(self, queryset: QuerySet[Conflict], name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(source_record_id=value) | Q(target_record_id=value))
+
+
+class FailedRecordFilterSet(django_filters.FilterSet):
+    workflow = django_filters.UUIDFilter(field_name="workflow_id")
+    status = django_filters.ChoiceFilter(choices=FailedRecordStatus.choices)
+    side = django_filters.ChoiceFilter(choices=Side.choices)
+    record_id = django_filters.CharFilter()
+    error_class = django_filters.CharFilter()
+    retryable = django_filters.BooleanFilter()
+
+    class Meta:
+        model = FailedRecord
+        fields = ("workflow", "status", "side", "record_id", "error_class", "retryable")
+
+
+class DataMovementFilterSet(django_filters.FilterSet):
+    workflow = django_filters.UUIDFilter(field_name="workflow_id")
+    run = django_filters.UUIDFilter(field_name="run_id")
+    record = django_filters.CharFilter(
+        method="filter_record", help_text="A record id on either side: who changed it and where it came from."
+    )
+    source_record_id = django_filters.CharFilter()
+    target_record_id = django_filters.CharFilter()
+    direction = django_filters.ChoiceFilter(choices=MovementDirection.choices)
+    operation = django_filters.ChoiceFilter(choices=MovementOperation.choices)
+    trigger = django_filters.ChoiceFilter(choices=RunTrigger.choices)
+    actor_id = django_filters.CharFilter()
+    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = DataMovement
+        fields = (
+            "workflow",
+            "run",
+            "record",
+            "source_record_id",
+            "target_record_id",
+            "direction",
+            "operation",
+            "trigger",
+            "actor_id",
+            "occurred_after",
+            "occurred_before",
+        )
+
+    def filter_record(self, queryset: QuerySet[DataMovement], name: str, value: str) -> QuerySet:
+        return queryset.filter(Q(source_record_id=value) | Q(target_record_id=value))
