@@ -4,6 +4,14 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.accounts.api.views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TeamViewSet
+from apps.gateway.api.views import (
+    ApiClientViewSet,
+    ApiKeyViewSet,
+    CertificateAuthorityViewSet,
+    ClientCertificateViewSet,
+    UsageDayViewSet,
+    UsageRecordViewSet,
+)
 from apps.security.api.views import AuditEventViewSet
 
 router = SimpleRouter()
@@ -12,6 +20,12 @@ router.register("memberships", MembershipViewSet, basename="membership")
 router.register("teams", TeamViewSet, basename="team")
 router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("api-clients", ApiClientViewSet, basename="api-client")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("client-certificates", ClientCertificateViewSet, basename="client-certificate")
+router.register("certificate-authorities", CertificateAuthorityViewSet, basename="certificate-authority")
+router.register("usage-records", UsageRecordViewSet, basename="usage-record")
+router.register("usage-days", UsageDayViewSet, basename="usage-day")
 
 app_name = "api"
 urlpatterns = [

@@ -67,7 +67,20 @@ def _isolated_cache() -> Iterator[None]:
     from django.core.cache import cache
 
     yield
-    cache.clear()
+    if not settings.REDIS_URL:
+        cache.clear()
+        return
+    # The Redis database is shared by the xdist workers: FLUSHDB would wipe the others' keys mid-test
+    # (rate limits, idempotency claims). Each worker deletes only the keys under its own prefix.
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{settings.TEST_REDIS_PREFIX}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -17,9 +17,18 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import Invitation, Membership, Organization, Team
+from apps.gateway.models import ApiClient, ApiKey, CertificateAuthority, ClientCertificate, UsageDay, UsageRecord
 from apps.security.models import AuditEvent
 from apps.security.services import record_audit_event
 from tests.factories.accounts import InvitationFactory, MembershipFactory, TeamFactory
+from tests.factories.gateway import (
+    ApiClientFactory,
+    ApiKeyFactory,
+    CertificateAuthorityFactory,
+    ClientCertificateFactory,
+    UsageDayFactory,
+    UsageRecordFactory,
+)
 
 # How to make an object of each API-exposed model inside a given (foreign) organization.
 FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]] = {
@@ -28,6 +37,12 @@ FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]
     Team: lambda org: TeamFactory(organization=org),
     Invitation: lambda org: InvitationFactory(organization=org),
     AuditEvent: lambda org: record_audit_event(actor=None, action="test.foreign", organization=org),
+    ApiClient: lambda org: ApiClientFactory(organization=org),
+    ApiKey: lambda org: ApiKeyFactory(client=ApiClientFactory(organization=org)),
+    ClientCertificate: lambda org: ClientCertificateFactory(client=ApiClientFactory(organization=org)),
+    CertificateAuthority: lambda org: CertificateAuthorityFactory(organization=org),
+    UsageRecord: lambda org: UsageRecordFactory(client=ApiClientFactory(organization=org)),
+    UsageDay: lambda org: UsageDayFactory(client=ApiClientFactory(organization=org)),
 }
 # URL keyword arguments other than `pk`, and the model whose id they carry.
 KWARG_MODELS: dict[str, type[models.Model]] = {"membership_id": Membership}
