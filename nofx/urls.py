@@ -12,6 +12,7 @@ admin.site.index_title = "Operations"
 urlpatterns = [
     path("", include("apps.core.urls")),
     path("accounts/", include("allauth.urls")),
+    path("account/api/", include("apps.gateway.urls")),
     path("account/", include("apps.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("nofx.api_router")),
