@@ -46,7 +46,9 @@ def test_the_key_is_shown_once_and_only_its_hash_is_stored(gateway_client, issue
     key, token = issue_key(gateway_client)
     # then
     parsed = parse_key(token)
-    assert token.startswith("nofx_test_") and parsed is not None and parsed.key_id == key.key_id
+    assert token.startswith("nofx_test_")
+    assert parsed is not None
+    assert parsed.key_id == key.key_id
     stored = ApiKey.objects.get(pk=key.pk)
     assert stored.secret_hash == hash_secret(parsed.secret)
     assert parsed.secret not in str(stored.__dict__.values())
