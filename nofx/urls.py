@@ -11,6 +11,7 @@ admin.site.index_title = "Operations"
 
 urlpatterns = [
     path("", include("apps.core.urls")),
+    path("", include("apps.connectors.urls")),
     path("accounts/", include("allauth.urls")),
     path("account/api/", include("apps.gateway.urls")),
     path("account/", include("apps.accounts.urls")),

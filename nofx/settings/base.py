@@ -331,6 +331,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.gateway.tasks.purge_gateway_records_task",
         "schedule": crontab(hour=3, minute=17),
     },
+    "check-connector-health": {
+        "task": "apps.connectors.tasks.check_all_connectors_task",
+        "schedule": timedelta(seconds=env.int("CONNECTOR_HEALTH_INTERVAL", default=300)),
+    },
+    "prune-connector-history-daily": {
+        "task": "apps.connectors.tasks.prune_connector_history_task",
+        "schedule": crontab(hour=3, minute=17),
+    },
 }
 
 # -- Outbound HTTP ------------------------------------------------------------------------------------
@@ -338,6 +346,18 @@ CELERY_BEAT_SCHEDULE = {
 # Outbound requests to customer- or developer-supplied URLs refuse private, loopback and link-local
 # addresses unless this is on (tests and the local sandboxes turn it on).
 OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=False)
+# Private networks that connectors may reach even so (a self-hosted Jira or GitLab inside the VPC), as CIDRs.
+OUTBOUND_ALLOWED_NETWORKS: list[str] = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
+
+# -- Connectors ---------------------------------------------------------------------------------------
+
+# A webhook whose signed timestamp is further than this from now (seconds) is a replay and is rejected.
+CONNECTOR_WEBHOOK_REPLAY_WINDOW = env.int("CONNECTOR_WEBHOOK_REPLAY_WINDOW", default=300)
+CONNECTOR_WEBHOOK_MAX_BYTES = env.int("CONNECTOR_WEBHOOK_MAX_BYTES", default=1024 * 1024)
+# Dotted paths of callables `f(*, delivery)` run for every processed webhook delivery (the sync engine's).
+CONNECTOR_WEBHOOK_CONSUMERS: list[str] = []
+# How often the beat checks every connector's health (seconds).
+CONNECTOR_HEALTH_INTERVAL = env.int("CONNECTOR_HEALTH_INTERVAL", default=300)
 
 # -- API gateway (apps.gateway) -------------------------------------------------------------------------
 

@@ -1,0 +1,363 @@
+"""The shared rate budget of each connection, built from what the vendor's own headers say.
+
+Every call takes a slot first (`acquire`) and hands back the vendor's rate headers when it returns
+(`release`). The state per connection: how many calls the vendor still allows in its current window
+(`X-RateLimit-Remaining` / `RateLimit-Remaining` / `Sforce-Limit-Info`), when that window resets, a
+"blocked until" set by `Retry-After` or a limited answer, our own pacing (GCRA, from the connector's
+`requests_per_second`) and the calls in flight. In-flight calls are subtracted from what the vendor
+reports, because the vendor has not counted them yet: that is what keeps N workers from overshooting.
+
+With REDIS_URL the state lives in Redis and two Lua scripts make each step atomic, so every worker
+process shares one budget per connection; without Redis, the same algorithm runs in-process.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from apps.connectors.coordination import KEY_PREFIX, shared_redis
+from apps.connectors.policies import RateLimitPolicy
+from apps.connectors.timestamps import parse_http_date, parse_timestamp
+
+# A call that has not come back after this long is presumed lost (its worker died) and stops counting.
+INFLIGHT_TTL = 120.0
+# When a quota with no announced reset (Salesforce's daily allocation) is spent, look again this often.
+PROBE_INTERVAL = 60.0
+# Two reset times this close belong to the same window (vendors round them differently).
+SAME_WINDOW = 0.5
+
+
+@dataclass(frozen=True)
+class RateObservation:
+    """What one response said about the vendor's limit."""
+
+    remaining: int | None = None
+    limit: int | None = None
+    reset_at: float | None = None
+    retry_after: float | None = None
+    limited: bool = False
+
+
+def _number(value: str) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parse_retry_after(value: str, now: float) -> float | None:
+    """Seconds to wait from `Retry-After`: delta seconds (fractions accepted) or an HTTP date."""
+    if not value:
+        return None
+    seconds = _number(value.strip())
+    if seconds is not None:
+        return max(seconds, 0.0)
+    moment = parse_http_date(value)
+    return max(moment.timestamp() - now, 0.0) if moment else None
+
+
+def _reset_moment(value: str, now: float) -> float | None:
+    number = _number(value)
+    if number is not None:
+        # Epoch seconds (GitHub, GitLab) are huge; small numbers are seconds from now (IETF draft style).
+        return number if number > 1_000_000_000 else now + number
+    moment = parse_timestamp(value)  # Jira sends ISO 8601
+    return moment.timestamp() if moment else None
+
+
+def parse_rate_headers(headers: Any, *, now: float, status: int) -> RateObservation | None:
+    """Read every rate-limit header style our vendors use; None when the response carries none."""
+
+    def first(*names: str) -> str:
+        for name in names:
+            value = headers.get(name)
+            if value:
+                return str(value)
+        return ""
+
+    remaining = _number(first("x-ratelimit-remaining", "ratelimit-remaining"))
+    limit = _number(first("x-ratelimit-limit", "ratelimit-limit"))
+    reset_raw = first("x-ratelimit-reset", "ratelimit-reset")
+    reset_at = _reset_moment(reset_raw, now) if reset_raw else None
+    usage = first("sforce-limit-info")
+    if usage and "api-usage=" in usage:
+        used_text, _, limit_text = usage.split("api-usage=", 1)[1].split(",")[0].partition("/")
+        used, total = _number(used_text), _number(limit_text)
+        if used is not None and total is not None:
+            remaining, limit = total - used, total
+    retry_after = parse_retry_after(first("retry-after"), now)
+    limited = status == 429 or (remaining is not None and remaining <= 0 and status in (403, 429))
+    if remaining is None and limit is None and reset_at is None and retry_after is None and not limited:
+        return None
+    return RateObservation(
+        remaining=int(remaining) if remaining is not None else None,
+        limit=int(limit) if limit is not None else None,
+        reset_at=reset_at,
+        retry_after=retry_after,
+        limited=limited,
+    )
+
+
+class RateBudget(Protocol):
+    def acquire(self, key: str, token: str, *, now: float, policy: RateLimitPolicy) -> float:
+        """0 when the call may go now (a slot is taken), else seconds to wait before asking again."""
+        ...
+
+    def release(self, key: str, token: str, *, now: float, observation: RateObservation | None) -> None: ...
+
+    def snapshot(self, key: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class _State:
+    remaining: float | None = None
+    limit: float | None = None
+    reset: float | None = None
+    previous_reset: float | None = None
+    block: float | None = None
+    tat: float | None = None
+    inflight: dict[str, float] = field(default_factory=dict)
+
+
+class LocalRateBudget:
+    """The budget inside one process, for deployments without Redis. Same algorithm as the Lua below."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, _State] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, token: str, *, now: float, policy: RateLimitPolicy) -> float:
+        with self._lock:
+            state = self._states.setdefault(key, _State())
+            if state.block is not None and state.block > now:
+                return state.block - now
+            state.inflight = {t: at for t, at in state.inflight.items() if at > now - INFLIGHT_TTL}
+            inflight = len(state.inflight)
+            if state.reset is not None and now >= state.reset:
+                state.remaining = state.limit - inflight if state.limit is not None else None
+                state.previous_reset, state.reset = state.reset, None
+            if state.remaining is not None and state.remaining <= policy.reserve:
+                if state.reset is not None:
+                    return state.reset - now
+                if inflight:
+                    return 0.05
+                state.reset, state.limit = now + PROBE_INTERVAL, None
+                return PROBE_INTERVAL
+            if policy.requests_per_second:
+                emission = 1 / policy.requests_per_second
+                new_tat = max(state.tat or now, now) + emission
+                if new_tat - now > emission * policy.burst:
+                    return new_tat - now - emission * policy.burst
+                state.tat = new_tat
+            if state.remaining is not None:
+                state.remaining -= 1
+            state.inflight[token] = now
+            return 0.0
+
+    def release(self, key: str, token: str, *, now: float, observation: RateObservation | None) -> None:
+        with self._lock:
+            state = self._states.setdefault(key, _State())
+            state.inflight.pop(token, None)
+            if observation is None:
+                return
+            until = None
+            if observation.retry_after is not None:
+                until = now + observation.retry_after
+            elif observation.limited and observation.reset_at is not None:
+                until = observation.reset_at
+            if until is not None and (state.block is None or until > state.block):
+                state.block = until
+            if observation.remaining is None:
+                return
+            fresh = observation.remaining - len(state.inflight)
+            reset_at = observation.reset_at
+            if reset_at is not None:
+                stale = reset_at <= now or (
+                    state.previous_reset is not None and reset_at <= state.previous_reset + SAME_WINDOW
+                )
+                if stale or (state.reset is not None and reset_at < state.reset - SAME_WINDOW):
+                    pass
+                elif state.reset is not None and abs(reset_at - state.reset) <= SAME_WINDOW:
+                    if state.remaining is None or fresh < state.remaining:
+                        state.remaining = fresh
+                else:
+                    state.remaining, state.reset = fresh, reset_at
+            else:
+                state.remaining = fresh
+            if observation.limit is not None:
+                state.limit = observation.limit
+
+    def snapshot(self, key: str) -> dict[str, Any]:
+        with self._lock:
+            state = self._states.get(key, _State())
+            return {
+                "remaining": state.remaining,
+                "limit": state.limit,
+                "reset": state.reset,
+                "block": state.block,
+                "inflight": len(state.inflight),
+            }
+
+
+_ACQUIRE = """
+local now = tonumber(ARGV[1])
+local rps = tonumber(ARGV[3])
+local burst = tonumber(ARGV[4])
+local reserve = tonumber(ARGV[5])
+local ttl = tonumber(ARGV[6])
+local probe = tonumber(ARGV[7])
+local s = redis.call('HMGET', KEYS[1], 'rem', 'lim', 'reset', 'block', 'tat')
+local rem, lim, reset, block, tat = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), tonumber(s[5])
+if block and block > now then return tostring(block - now) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+local inflight = redis.call('ZCARD', KEYS[2])
+if reset and now >= reset then
+  if lim then rem = lim - inflight else rem = nil end
+  redis.call('HSET', KEYS[1], 'prev', reset)
+  redis.call('HDEL', KEYS[1], 'reset')
+  reset = nil
+  if rem then redis.call('HSET', KEYS[1], 'rem', rem) else redis.call('HDEL', KEYS[1], 'rem') end
+end
+if rem and rem <= reserve then
+  if reset then return tostring(reset - now) end
+  if inflight > 0 then return '0.05' end
+  redis.call('HSET', KEYS[1], 'reset', now + probe)
+  redis.call('HDEL', KEYS[1], 'lim')
+  return tostring(probe)
+end
+if rps > 0 then
+  local emission = 1 / rps
+  local base = tat or now
+  if base < now then base = now end
+  local new_tat = base + emission
+  if new_tat - now > emission * burst then return tostring(new_tat - now - emission * burst) end
+  redis.call('HSET', KEYS[1], 'tat', new_tat)
+end
+if rem then redis.call('HSET', KEYS[1], 'rem', rem - 1) end
+redis.call('ZADD', KEYS[2], now, ARGV[2])
+redis.call('EXPIRE', KEYS[1], 86400)
+redis.call('EXPIRE', KEYS[2], 3600)
+return '0'
+"""
+
+_RELEASE = """
+redis.call('ZREM', KEYS[2], ARGV[2])
+local now = tonumber(ARGV[1])
+local remaining = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local reset_at = tonumber(ARGV[5])
+local retry_after = tonumber(ARGV[6])
+local limited = ARGV[7] == '1'
+local s = redis.call('HMGET', KEYS[1], 'rem', 'reset', 'block', 'prev')
+local rem, reset, block, prev = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
+local untilt = nil
+if retry_after then untilt = now + retry_after elseif limited and reset_at then untilt = reset_at end
+if untilt and (not block or untilt > block) then redis.call('HSET', KEYS[1], 'block', untilt) end
+if remaining then
+  local fresh = remaining - redis.call('ZCARD', KEYS[2])
+  if reset_at then
+    local stale = reset_at <= now or (prev and reset_at <= prev + 0.5) or (reset and reset_at < reset - 0.5)
+    if stale then
+    elseif reset and math.abs(reset_at - reset) <= 0.5 then
+      if rem == nil or fresh < rem then redis.call('HSET', KEYS[1], 'rem', fresh) end
+    else
+      redis.call('HSET', KEYS[1], 'rem', fresh, 'reset', reset_at)
+    end
+  else
+    redis.call('HSET', KEYS[1], 'rem', fresh)
+  end
+  if limit then redis.call('HSET', KEYS[1], 'lim', limit) end
+end
+redis.call('EXPIRE', KEYS[1], 86400)
+return 'ok'
+"""
+
+
+class RedisRateBudget:
+    """The budget shared by every worker through Redis."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._acquire = client.register_script(_ACQUIRE)
+        self._release = client.register_script(_RELEASE)
+
+    @staticmethod
+    def _keys(key: str) -> list[str]:
+        return [f"{KEY_PREFIX}:rate:{{{key}}}", f"{KEY_PREFIX}:rate:{{{key}}}:inflight"]
+
+    def acquire(self, key: str, token: str, *, now: float, policy: RateLimitPolicy) -> float:
+        result = self._acquire(
+            keys=self._keys(key),
+            args=[
+                repr(now),
+                token,
+                repr(policy.requests_per_second or 0),
+                policy.burst,
+                policy.reserve,
+                INFLIGHT_TTL,
+                PROBE_INTERVAL,
+            ],
+        )
+        return max(float(result), 0.0)
+
+    def release(self, key: str, token: str, *, now: float, observation: RateObservation | None) -> None:
+        obs = observation or RateObservation()
+
+        def text(value: float | None) -> str:
+            return "" if value is None else repr(value)
+
+        self._release(
+            keys=self._keys(key),
+            args=[
+                repr(now),
+                token,
+                text(obs.remaining),
+                text(obs.limit),
+                text(obs.reset_at),
+                text(obs.retry_after),
+                "1" if obs.limited else "0",
+            ],
+        )
+
+    def snapshot(self, key: str) -> dict[str, Any]:
+        state_key, inflight_key = self._keys(key)
+        raw = self.client.hgetall(state_key)
+        values = {k.decode(): float(v) for k, v in raw.items()}
+        return {
+            "remaining": values.get("rem"),
+            "limit": values.get("lim"),
+            "reset": values.get("reset"),
+            "block": values.get("block"),
+            "inflight": self.client.zcard(inflight_key),
+        }
+
+
+_local_budget = LocalRateBudget()
+_redis_budgets: dict[int, RedisRateBudget] = {}
+
+
+def shared_budget() -> RateBudget:
+    """Redis when the deployment has it, else this process's budget."""
+    client = shared_redis()
+    if client is None:
+        return _local_budget
+    budget = _redis_budgets.get(id(client))
+    if budget is None:
+        budget = _redis_budgets[id(client)] = RedisRateBudget(client)
+    return budget
+
+
+def wall_clock() -> float:
+    """Budgets compare against vendors' epoch reset times, so they run on the wall clock."""
+    return time.time()
+
+
+def rate_budget_enabled() -> bool:
+    return bool(getattr(settings, "CONNECTOR_RATE_BUDGET_ENABLED", True))
