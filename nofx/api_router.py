@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.accounts.api.views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TeamViewSet
+from apps.gateway.api.actions import ConnectorActionView
 from apps.gateway.api.views import (
     ApiClientViewSet,
     ApiKeyViewSet,
@@ -30,5 +31,10 @@ router.register("usage-days", UsageDayViewSet, basename="usage-day")
 app_name = "api"
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
+    path(
+        "connectors/<uuid:pk>/actions/<slug:action_name>/",
+        ConnectorActionView.as_view(),
+        name="connector-action-invoke",
+    ),
     *router.urls,
 ]

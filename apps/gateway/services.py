@@ -13,6 +13,8 @@ from django.utils import timezone
 from apps.accounts.models import Organization, User
 from apps.accounts.permissions import role_of
 from apps.accounts.roles import PERMISSIONS, role_permissions
+from apps.connectors.models import Connector
+from apps.connectors.services import invoke_connector_action
 from apps.core.exceptions import BusinessRuleViolation, Conflict, NotPermitted
 from apps.gateway.credentials import hash_secret, is_signed_by, mint_key, normalise_fingerprint, parse_networks
 from apps.gateway.credentials import read_certificate as parse_certificate
@@ -27,7 +29,7 @@ from apps.gateway.models import (
 from apps.gateway.principals import ClientPrincipal
 from apps.gateway.scopes import SCOPES, permissions_of, unknown_scopes
 from apps.gateway.selectors import default_plan
-from apps.gateway.transforms import validate_transform
+from apps.gateway.transforms import TransformError, apply_transform, validate_transform
 from apps.security.services import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -466,3 +468,42 @@ def report_hammering(*, client: ApiClient, refusals: int, window_seconds: int, c
         organization=client.organization_id,
         data={"refusals": refusals, "window_seconds": window_seconds},
     )
+
+
+# -- Action invocation ----------------------------------------------------------------------------------------
+
+
+def invoke_action(
+    *,
+    connector: Connector,
+    action: str,
+    payload: Any,
+    actor: Actor,
+    client: ApiClient | None,
+) -> Any:
+    """Run a connector action for a caller: its request transform, the action, its response transform.
+
+    The client's request transform runs before the action's input schema is checked, because turning the
+    client's shape into the action's is what the transform is for; the connectors' service then validates
+    the input (ActionInputInvalid, listing every violation) and the output against the action's schemas.
+    The actor's permission for the action is checked there too, with `user_can`.
+    """
+    request_transform = client.request_transform if client is not None else {}
+    response_transform = client.response_transform if client is not None else {}
+    try:
+        prepared = apply_transform(request_transform, action, payload)
+    except TransformError as exc:
+        raise BusinessRuleViolation(str(exc), code="request_transform_failed") from exc
+    if not isinstance(prepared, dict):
+        raise BusinessRuleViolation(
+            "An action's input is a JSON object (after the client's request transform).", code="input_not_an_object"
+        )
+    output = invoke_connector_action(connector=connector, action=action, payload=prepared, actor=actor)
+    try:
+        return apply_transform(response_transform, action, output)
+    except TransformError as exc:
+        raise ResponseTransformFailed(str(exc)) from exc
+
+
+class ResponseTransformFailed(Exception):
+    """The action ran, but the client's response transform could not be applied to its output."""

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
 
+from apps.connectors.models import Connector
+from apps.connectors.sandboxes import github as github_module
+from apps.connectors.sandboxes.github import GitHubSandbox
+from apps.connectors.services import create_connector
 from apps.gateway import services
 from apps.gateway.models import ApiClient, Plan
 from apps.gateway.scopes import SCOPES
@@ -50,3 +55,28 @@ def machine() -> Any:
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def github_sandbox() -> Iterator[GitHubSandbox]:
+    """The GitHub sandbox on a free loopback port, once per test process."""
+    sandbox = GitHubSandbox().start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def github_connector(organization: Any, github_sandbox: GitHubSandbox, settings: Any) -> Connector:
+    """A connector of the organization pointed at the emptied sandbox, with issue #1 to comment on."""
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
+    github_sandbox.reset()
+    github_sandbox.add_issue("Gateway subject")
+    return create_connector(
+        organization=organization,
+        actor=None,
+        name="GitHub",
+        provider="github",
+        base_url=github_sandbox.url,
+        settings_={"owner": github_module.OWNER, "repo": github_module.REPO},
+        credentials={"token": github_module.TOKEN},
+    )
