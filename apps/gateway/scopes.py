@@ -49,6 +49,9 @@ def scope_choices() -> list[tuple[str, str]]:
     return [(scope.name, scope.description) for scope in SCOPES.values()]
 
 
+SCOPE_CHOICES: list[tuple[str, str]] = scope_choices()
+
+
 def oauth2_scope_descriptions() -> dict[str, str]:
     """`OAUTH2_PROVIDER["SCOPES"]` for the OAuth2 provider."""
     return {scope.name: scope.description for scope in SCOPES.values()}

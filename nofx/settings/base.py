@@ -269,6 +269,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.accounts.roles.Role",
+        "ApiClientStatusEnum": "apps.gateway.models.ClientStatus",
+        "CredentialStatusEnum": "apps.gateway.api.serializers.KEY_STATUSES",
+        "ScopeEnum": "apps.gateway.scopes.SCOPE_CHOICES",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
@@ -281,6 +284,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "api-keys", "description": "API keys: shown once, scoped, expiring, rotatable, revocable."},
         {"name": "client-certificates", "description": "mTLS identities: client certificates and trusted CAs."},
         {"name": "usage", "description": "Every call API clients made, and the daily summary per client."},
+        {"name": "actions", "description": "Connector actions, invoked through the gateway."},
     ],
 }
 

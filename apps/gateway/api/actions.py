@@ -33,17 +33,6 @@ ACTION_BODY = {
 }
 
 
-@extend_schema(
-    tags=["actions"],
-    operation_id="connectors_actions_invoke",
-    summary="Invoke a connector action",
-    parameters=[
-        OpenApiParameter("pk", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The connector."),
-        OpenApiParameter("action_name", OpenApiTypes.STR, OpenApiParameter.PATH, description="The action's name."),
-    ],
-    request={"application/json": ACTION_BODY},
-    responses={200: {"type": "object", "additionalProperties": True, "description": "The action's output."}},
-)
 class ConnectorActionView(GatewayViewMixin, generics.GenericAPIView[Connector]):
     """Run one action of a connector with a JSON input and answer its JSON output."""
 
@@ -53,6 +42,17 @@ class ConnectorActionView(GatewayViewMixin, generics.GenericAPIView[Connector]):
     http_method_names = ["post", "options"]
     extra_error_codes = (409, 422, 429, 502, 503)
 
+    @extend_schema(
+        tags=["actions"],
+        operation_id="connectors_actions_invoke",
+        summary="Invoke a connector action",
+        parameters=[
+            OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The connector."),
+            OpenApiParameter("action_name", OpenApiTypes.STR, OpenApiParameter.PATH, description="The action's name."),
+        ],
+        request={"application/json": ACTION_BODY},
+        responses={200: {"type": "object", "additionalProperties": True, "description": "The action's output."}},
+    )
     def post(self, request: Request, pk: str, action_name: str) -> Response:
         connector = self.get_object()
         request._request._nofx_operation = f"connector:{connector.pk}/{action_name}"  # type: ignore[attr-defined]

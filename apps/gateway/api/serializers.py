@@ -18,7 +18,7 @@ from apps.gateway.models import (
     UsageDay,
     UsageRecord,
 )
-from apps.gateway.scopes import scope_choices
+from apps.gateway.scopes import SCOPE_CHOICES
 from apps.gateway.services import MAX_ROTATION_OVERLAP
 from apps.gateway.transforms import validate_transform
 
@@ -26,7 +26,7 @@ KEY_STATUSES = [("active", "Active"), ("expired", "Expired"), ("revoked", "Revok
 
 
 def _scopes_field(**kwargs: Any) -> serializers.ListField:
-    return serializers.ListField(child=serializers.ChoiceField(choices=scope_choices()), max_length=50, **kwargs)
+    return serializers.ListField(child=serializers.ChoiceField(choices=SCOPE_CHOICES), max_length=50, **kwargs)
 
 
 def _check_allowlist(value: list[str]) -> list[str]:
