@@ -43,7 +43,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "pattern": r"^[\x21-\x7e]{1,255}$", "minLength": 1, "maxLength": 255},
     OpenApiParameter.HEADER,
     required=False,
     description="For API clients: 1 to 255 printable ASCII characters. A retry with the same key and body gets "

@@ -1,5 +1,13 @@
 import django_filters
 
+from apps.core.filtering import (
+    IntegerFilter,
+    StrictBooleanFilter,
+    StrictChoiceFilter,
+    StrictDateFilter,
+    StrictIsoDateTimeFilter,
+    StrictUUIDFilter,
+)
 from apps.gateway.models import (
     ApiClient,
     ApiKey,
@@ -12,7 +20,7 @@ from apps.gateway.models import (
 
 
 class ApiClientFilterSet(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=ClientStatus.choices)
+    status = StrictChoiceFilter(choices=ClientStatus.choices)
     name = django_filters.CharFilter(lookup_expr="icontains")
 
     class Meta:
@@ -21,8 +29,8 @@ class ApiClientFilterSet(django_filters.FilterSet):
 
 
 class ApiKeyFilterSet(django_filters.FilterSet):
-    client = django_filters.UUIDFilter(field_name="client_id")
-    revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
+    client = StrictUUIDFilter(field_name="client_id")
+    revoked = StrictBooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = ApiKey
@@ -30,8 +38,8 @@ class ApiKeyFilterSet(django_filters.FilterSet):
 
 
 class ClientCertificateFilterSet(django_filters.FilterSet):
-    client = django_filters.UUIDFilter(field_name="client_id")
-    revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
+    client = StrictUUIDFilter(field_name="client_id")
+    revoked = StrictBooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = ClientCertificate
@@ -47,11 +55,11 @@ class CertificateAuthorityFilterSet(django_filters.FilterSet):
 
 
 class UsageRecordFilterSet(django_filters.FilterSet):
-    client = django_filters.UUIDFilter(field_name="client_id")
-    status_code = django_filters.NumberFilter()
+    client = StrictUUIDFilter(field_name="client_id")
+    status_code = IntegerFilter()
     operation = django_filters.CharFilter()
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = StrictIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = StrictIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = UsageRecord
@@ -59,9 +67,9 @@ class UsageRecordFilterSet(django_filters.FilterSet):
 
 
 class UsageDayFilterSet(django_filters.FilterSet):
-    client = django_filters.UUIDFilter(field_name="client_id")
-    day_from = django_filters.DateFilter(field_name="day", lookup_expr="gte")
-    day_to = django_filters.DateFilter(field_name="day", lookup_expr="lte")
+    client = StrictUUIDFilter(field_name="client_id")
+    day_from = StrictDateFilter(field_name="day", lookup_expr="gte")
+    day_to = StrictDateFilter(field_name="day", lookup_expr="lte")
 
     class Meta:
         model = UsageDay

@@ -6,10 +6,10 @@ from typing import Any
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.core.pagination import CreatedCursorPagination
 from apps.core.scoping import OrganizationPermission, OrganizationScopedMixin
 from apps.gateway import services
 from apps.gateway.api import serializers as s
@@ -216,7 +216,7 @@ class CertificateAuthorityViewSet(
         return Response(self.get_serializer(authority).data, status=status.HTTP_201_CREATED)
 
 
-class UsageRecordPagination(CursorPagination):
+class UsageRecordPagination(CreatedCursorPagination):
     ordering = ("-occurred_at", "-id")
     page_size_query_param = "page_size"
     max_page_size = 500
@@ -234,7 +234,7 @@ class UsageRecordViewSet(GatewayViewMixin, mixins.ListModelMixin, viewsets.Gener
     required_permissions = {"list": _VIEW}
 
 
-class UsageDayPagination(CursorPagination):
+class UsageDayPagination(CreatedCursorPagination):
     ordering = ("-day", "-id")
     page_size_query_param = "page_size"
     max_page_size = 500
