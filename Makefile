@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench install install-dev requirements clean seed var browser
+.PHONY: run test lint typecheck migrations-check schema bench bench-gateway install install-dev requirements clean seed var browser
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,12 @@ migrations-check: install-dev
 ## schema: regenerate the committed OpenAPI schema after changing the API.
 schema: install-dev
 	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
+
+## bench: the benchmarks in bench/, each against a baseline measured in the same run.
+bench: bench-gateway
+
+bench-gateway: install-dev
+	$(PY) bench/gateway.py
 
 requirements: install-dev
 	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/base.txt requirements/base.in
