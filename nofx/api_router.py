@@ -4,6 +4,13 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.accounts.api.views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TeamViewSet
+from apps.connectors.api.views import (
+    ConnectorManifestViewSet,
+    ConnectorViewSet,
+    NotificationRouteViewSet,
+    ProviderCatalogView,
+    WebhookDeliveryViewSet,
+)
 from apps.gateway.api.actions import ConnectorActionView
 from apps.gateway.api.views import (
     ApiClientViewSet,
@@ -21,6 +28,10 @@ router.register("memberships", MembershipViewSet, basename="membership")
 router.register("teams", TeamViewSet, basename="team")
 router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("connectors", ConnectorViewSet, basename="connector")
+router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register("connector-manifests", ConnectorManifestViewSet, basename="connector-manifest")
+router.register("notification-routes", NotificationRouteViewSet, basename="notification-route")
 router.register("api-clients", ApiClientViewSet, basename="api-client")
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("client-certificates", ClientCertificateViewSet, basename="client-certificate")
@@ -31,6 +42,7 @@ router.register("usage-days", UsageDayViewSet, basename="usage-day")
 app_name = "api"
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
+    path("connector-providers/", ProviderCatalogView.as_view(), name="connector-providers"),
     path(
         "connectors/<uuid:pk>/actions/<slug:action_name>/",
         ConnectorActionView.as_view(),

@@ -17,12 +17,17 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import Invitation, Membership, Organization, Team
-from apps.connectors.models import Connector
+from apps.connectors.models import Connector, ConnectorManifest, NotificationRoute, WebhookDelivery
 from apps.gateway.models import ApiClient, ApiKey, CertificateAuthority, ClientCertificate, UsageDay, UsageRecord
 from apps.security.models import AuditEvent
 from apps.security.services import record_audit_event
 from tests.factories.accounts import InvitationFactory, MembershipFactory, TeamFactory
-from tests.factories.connectors import ConnectorFactory
+from tests.factories.connectors import (
+    ConnectorFactory,
+    ConnectorManifestFactory,
+    NotificationRouteFactory,
+    WebhookDeliveryFactory,
+)
 from tests.factories.gateway import (
     ApiClientFactory,
     ApiKeyFactory,
@@ -46,6 +51,9 @@ FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]
     UsageRecord: lambda org: UsageRecordFactory(client=ApiClientFactory(organization=org)),
     UsageDay: lambda org: UsageDayFactory(client=ApiClientFactory(organization=org)),
     Connector: lambda org: ConnectorFactory(organization=org),
+    WebhookDelivery: lambda org: WebhookDeliveryFactory(connector=ConnectorFactory(organization=org)),
+    ConnectorManifest: lambda org: ConnectorManifestFactory(organization=org),
+    NotificationRoute: lambda org: NotificationRouteFactory(organization=org),
 }
 # URL keyword arguments other than `pk`, and the model whose id they carry.
 KWARG_MODELS: dict[str, type[models.Model]] = {"membership_id": Membership}

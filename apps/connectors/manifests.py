@@ -21,7 +21,7 @@ from apps.connectors.providers.base import schema_errors
 MANIFEST_SCHEMA_PATH = Path(settings.BASE_DIR) / "docs" / "schemas" / "connector-manifest.schema.json"
 BUILTIN_MANIFESTS = Path(__file__).resolve().parent / "providers" / "manifests"
 TEMPLATE = re.compile(r"{{\s*([^{}]*?)\s*}}")
-TEMPLATE_ROOTS = ("settings", "credentials", "record", "input", "id", "config")
+TEMPLATE_ROOTS = ("settings", "credentials", "record", "input", "id", "body", "headers", "query")
 
 
 @cache

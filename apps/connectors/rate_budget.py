@@ -165,6 +165,7 @@ class LocalRateBudget:
         with self._lock:
             state = self._states.setdefault(key, _State())
             state.inflight.pop(token, None)
+            state.inflight = {t: at for t, at in state.inflight.items() if at > now - INFLIGHT_TTL}
             if observation is None:
                 return
             until = None
@@ -250,6 +251,7 @@ return '0'
 _RELEASE = """
 redis.call('ZREM', KEYS[2], ARGV[2])
 local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[8]))
 local remaining = tonumber(ARGV[3])
 local limit = tonumber(ARGV[4])
 local reset_at = tonumber(ARGV[5])
@@ -323,6 +325,7 @@ class RedisRateBudget:
                 text(obs.reset_at),
                 text(obs.retry_after),
                 "1" if obs.limited else "0",
+                INFLIGHT_TTL,
             ],
         )
 

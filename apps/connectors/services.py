@@ -575,8 +575,9 @@ def receive_webhook(*, connector: Connector, request: InboundRequest) -> Webhook
                 event_type=verified.event_type,
             )
             return verified.reply or WebhookReply.json({"status": "ok"})
+        # Without a signed timestamp, an old body re-sent under a new delivery id is also a replay.
         seen_body = (
-            not provider.webhook_signs_timestamp
+            verified.signed_at is None
             and WebhookDelivery.objects.filter(
                 connector=connector, body_sha256=digest, dedupe_key__isnull=False
             ).exists()
@@ -605,8 +606,8 @@ def receive_webhook(*, connector: Connector, request: InboundRequest) -> Webhook
                 delivery_id=delivery_id,
                 event_type=verified.event_type,
             )
-            # 200, so the vendor stops redelivering; nothing is queued twice.
-            return WebhookReply.json({"status": "duplicate"})
+            # Acknowledged (so the vendor stops redelivering), but nothing is queued twice.
+            return verified.reply or WebhookReply.json({"status": "duplicate"})
         if verified.kind == "command":
             reply = answer_chat_command(connector=connector, command=verified.command, provider=provider)
             WebhookDelivery.objects.filter(pk=delivery.pk).update(

@@ -21,9 +21,11 @@
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import logging
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -153,15 +155,21 @@ class GuardedNetworkBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs tens of milliseconds: once per process, not once per connection.
+    return httpx.create_ssl_context()
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport with the connection pool built on the guarded network backend."""
 
     def __init__(self, *, limits: httpx.Limits | None = None) -> None:
         limits = limits or httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30)
-        super().__init__(limits=limits)
+        super().__init__(limits=limits, verify=_ssl_context())
         # httpx does not take a network backend, so the pool it built is replaced by an equal one that does.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -410,7 +418,6 @@ class OutboundClient:
             if verdict.outcome is Outcome.UNAUTHORIZED and authenticate and not refreshed:
                 refreshed = True
                 if self.authenticator.refresh_after_unauthorized(self):
-                    self.stats.token_refreshes += 1
                     continue
             if verdict.outcome is Outcome.TRANSIENT and attempt < retry.max_attempts:
                 retry_after = parse_retry_after(response.headers.get("retry-after", ""), now)

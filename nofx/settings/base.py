@@ -254,8 +254,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
         "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the "
-        "audit log and the API gateway's clients, keys and usage. Every error is an RFC 9457 problem document "
-        "(`application/problem+json`). API clients authenticate with an API key or a client certificate; their "
+        "audit log, connectors and the API gateway's clients, keys and usage. Every error is an RFC 9457 "
+        "problem document (`application/problem+json`). API clients authenticate with an API key or a client certificate; their "
         "calls are rate-limited (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, and `Retry-After` "
         "on 429) and a POST may carry an `Idempotency-Key`."
     ),
@@ -272,6 +272,8 @@ SPECTACULAR_SETTINGS = {
         "ApiClientStatusEnum": "apps.gateway.models.ClientStatus",
         "CredentialStatusEnum": "apps.gateway.api.serializers.KEY_STATUSES",
         "ScopeEnum": "apps.gateway.scopes.SCOPE_CHOICES",
+        "ConnectorStatusEnum": "apps.connectors.models.ConnectorStatus",
+        "DeliveryStatusEnum": "apps.connectors.models.DeliveryStatus",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
@@ -285,6 +287,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "client-certificates", "description": "mTLS identities: client certificates and trusted CAs."},
         {"name": "usage", "description": "Every call API clients made, and the daily summary per client."},
         {"name": "actions", "description": "Connector actions, invoked through the gateway."},
+        {
+            "name": "connectors",
+            "description": "Connections to external systems, their object types, actions, webhooks and health.",
+        },
     ],
 }
 
@@ -415,5 +421,8 @@ LOGGING: dict[str, Any] = {
         # A bad Host header is noise from scanners, not an error of ours.
         "django.security.DisallowedHost": {"level": "WARNING", "propagate": False, "handlers": []},
         "celery": {"level": LOG_LEVEL},
+        # httpx logs every request URL at INFO; query strings can carry API keys and vendor queries.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }

@@ -5,7 +5,8 @@ A provider speaks one vendor's API for one connector. It never touches the datab
 does all HTTP through `self.http`, the connector's `OutboundClient`.
 
 Contract of `read_changes(object_type, since_cursor)`: each call returns one page of records changed at or
-after the cursor's watermark, oldest first, and the cursor to pass next. Keep calling while `has_more`;
+after the cursor's watermark (oldest first within the page; a vendor that lists newest first, like Slack,
+returns its newer pages first), and the cursor to pass next. Keep calling while `has_more`;
 the last page's `next_cursor` is where the next incremental run starts. Delivery is at-least-once: a
 record may come again (e.g. when it changed during the read), never silently skipped.
 """
@@ -254,8 +255,6 @@ class Provider:
     action_list: ClassVar[tuple[ActionSpec, ...]] = ()
     # Whether `create` passes an idempotency key to the vendor, so a retried create cannot duplicate.
     supports_idempotency_keys: ClassVar[bool] = False
-    # Whether the webhook signature covers a timestamp; when it does not, replays are caught by body digest.
-    webhook_signs_timestamp: ClassVar[bool] = False
     is_notification_channel: ClassVar[bool] = False
     default_page_size: ClassVar[int] = 100
 
@@ -323,6 +322,7 @@ class Provider:
         """Make one cheap authenticated call; never raises for vendor errors."""
         from apps.connectors.transport import monotonic_ms
 
+        _client = self.http  # built before the clock starts: the check times the vendor, not our setup
         started = monotonic_ms()
         try:
             self.ping()

@@ -129,3 +129,22 @@ def watermark_walk(
             break
     fresh.sort(key=lambda r: r.updated_at.timestamp() if r.updated_at else float("inf"))
     return ChangePage(records=fresh, next_cursor=advance(cursor, fresh).encode(), has_more=token is not None)
+
+
+def snapshot_page(cursor: Cursor, records: list[Record], next_token: str | None) -> ChangePage:
+    """One `read_changes` step for vendors whose continuation token walks a fixed snapshot.
+
+    The pass started at the cursor's watermark; records are filtered against it on every page, the
+    highest timestamp seen in the pass travels in `extra`, and becomes the watermark when the pass ends.
+    """
+    fresh = take_new(cursor, records)
+    fresh.sort(key=lambda r: r.updated_at.timestamp() if r.updated_at else float("inf"))
+    progress = Cursor(
+        watermark=parse_timestamp(cursor.extra["m"]) if cursor.extra.get("m") else cursor.watermark,
+        seen=tuple(cursor.extra.get("ms", cursor.seen)),
+    )
+    progress = advance(progress, fresh)
+    if next_token:
+        extra = {"m": progress.watermark.isoformat() if progress.watermark else None, "ms": list(progress.seen)}
+        return ChangePage(fresh, replace(cursor, token=next_token, extra=extra).encode(), True)
+    return ChangePage(fresh, Cursor(watermark=progress.watermark, seen=progress.seen).encode(), False)

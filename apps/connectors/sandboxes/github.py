@@ -323,3 +323,17 @@ class GitHubSandbox(Sandbox):
             "repository": {"full_name": f"{OWNER}/{REPO}", "name": REPO, "owner": {"login": OWNER}},
             "sender": {"login": "octo-sandbox"},
         }
+
+    # -- Demo ---------------------------------------------------------------------------------------------
+
+    def demo_connection(self) -> dict[str, Any]:
+        return {"provider": "github", "settings": {"owner": OWNER, "repo": REPO}, "credentials": {"token": TOKEN}}
+
+    def seed_demo(self) -> None:
+        start = self.now() - timedelta(days=3)
+        for n, title in enumerate(["Checkout fails on Safari", "Add SSO to the admin", "Upgrade to Django 5.2"]):
+            self.add_issue(title, body="Reported by a customer.", updated=start + timedelta(hours=n))
+
+    def demo_webhook(self, secret: str) -> WebhookCall | None:
+        issue = self.add_issue(f"Demo issue {self.next_number}", body="Opened by the sandbox.")
+        return self.signed_webhook("issues", self.issue_event(issue["number"], "opened"), secret)

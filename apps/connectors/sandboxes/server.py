@@ -159,6 +159,22 @@ class Sandbox:
     def reset_data(self) -> None:
         """Forget every record and seed the defaults."""
 
+    # -- The `make run` demo --------------------------------------------------------------------------------
+
+    def demo_connection(self) -> dict[str, Any]:
+        """`provider`, `settings` and `credentials` of a connector pointed at this sandbox (secrets added later)."""
+        raise NotImplementedError
+
+    def webhook_secret_field(self) -> str:
+        return "webhook_secret"
+
+    def seed_demo(self) -> None:
+        """A handful of records, so the demo shows traffic from the first sync."""
+
+    def demo_webhook(self, secret: str) -> WebhookCall | None:
+        """Change a record as a person would, and the signed delivery the vendor would send about it."""
+        return None
+
     # -- Control, for tests and the demo ------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -257,8 +273,9 @@ class Sandbox:
                 for name, value in answer.headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                # Headers and body in one write: two small writes meet Nagle and delayed ACKs (40 ms each).
+                self._headers_buffer.append(b"\r\n" + payload)  # type: ignore[attr-defined]
+                self.flush_headers()
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

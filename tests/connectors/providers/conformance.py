@@ -67,6 +67,8 @@ def _drain(
     while True:
         calls += 1
         page = provider.read_changes(object_type, cursor, page_size=page_size)
+        timestamps = [r.updated_at for r in page.records if r.updated_at]
+        assert timestamps == sorted(timestamps), "a page's records come oldest first"
         records.extend(page.records)
         cursor = page.next_cursor
         if not page.has_more:
@@ -107,8 +109,6 @@ def test_changes_are_read_across_every_page(case, sandbox_for, provider_factory)
     assert len(ids) >= 7
     assert len(set(ids)) == len(ids)
     assert calls >= 3
-    timestamps = [r.updated_at for r in records if r.updated_at]
-    assert timestamps == sorted(timestamps)
 
 
 def test_a_429_is_retried_after_the_time_retry_after_names(case, sandbox_for, provider_factory):

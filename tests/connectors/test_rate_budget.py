@@ -1,0 +1,178 @@
+"""The per-connection rate budget, in-process and in Redis (the same algorithm, the same answers)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.conf import settings
+
+from apps.connectors.coordination import shared_redis
+from apps.connectors.policies import RateLimitPolicy
+from apps.connectors.rate_budget import (
+    PROBE_INTERVAL,
+    LocalRateBudget,
+    RateObservation,
+    RedisRateBudget,
+    parse_rate_headers,
+)
+
+NOW = 1_800_000_000.0
+POLICY = RateLimitPolicy()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("local"),
+        pytest.param("redis", marks=pytest.mark.redis),
+    ]
+)
+def budget(request):
+    if request.param == "local":
+        return LocalRateBudget()
+    assert settings.REDIS_URL
+    return RedisRateBudget(shared_redis())
+
+
+@pytest.fixture
+def key():
+    return f"test-{uuid.uuid4().hex}"
+
+
+def test_a_fresh_connection_may_call_at_once(budget, key):
+    assert budget.acquire(key, "a", now=NOW, policy=POLICY) == 0
+
+
+def test_calls_wait_for_the_reset_once_the_vendor_says_none_remain(budget, key):
+    # given
+    budget.acquire(key, "a", now=NOW, policy=POLICY)
+    budget.release(key, "a", now=NOW, observation=RateObservation(remaining=0, limit=10, reset_at=NOW + 30))
+    # when
+    wait = budget.acquire(key, "b", now=NOW + 1, policy=POLICY)
+    # then
+    assert wait == pytest.approx(29)
+    assert budget.acquire(key, "c", now=NOW + 30, policy=POLICY) == 0
+
+
+def test_calls_in_flight_count_against_what_the_vendor_reports(budget, key):
+    # given the vendor reports 3 left while two other calls are on their way
+    for token in ("a", "b", "c"):
+        assert budget.acquire(key, token, now=NOW, policy=POLICY) == 0
+    budget.release(key, "a", now=NOW, observation=RateObservation(remaining=3, limit=10, reset_at=NOW + 60))
+    # when
+    first = budget.acquire(key, "d", now=NOW, policy=POLICY)
+    second = budget.acquire(key, "e", now=NOW, policy=POLICY)
+    # then only one more may go: 3 remaining minus the 2 in flight
+    assert first == 0
+    assert second == pytest.approx(60)
+
+
+def test_a_retry_after_blocks_every_worker_of_the_connection(budget, key):
+    budget.acquire(key, "a", now=NOW, policy=POLICY)
+    budget.release(key, "a", now=NOW, observation=RateObservation(retry_after=5, limited=True))
+
+    assert budget.acquire(key, "b", now=NOW + 1, policy=POLICY) == pytest.approx(4)
+    assert budget.acquire(key, "c", now=NOW + 5, policy=POLICY) == 0
+
+
+def test_a_limited_answer_without_retry_after_blocks_until_the_reset(budget, key):
+    budget.acquire(key, "a", now=NOW, policy=POLICY)
+    budget.release(key, "a", now=NOW, observation=RateObservation(remaining=0, reset_at=NOW + 12, limited=True))
+
+    assert budget.acquire(key, "b", now=NOW, policy=POLICY) == pytest.approx(12)
+
+
+def test_the_budget_refills_to_the_known_limit_when_the_window_rolls_over(budget, key):
+    # given a spent window of 2 calls
+    budget.acquire(key, "a", now=NOW, policy=POLICY)
+    budget.release(key, "a", now=NOW, observation=RateObservation(remaining=0, limit=2, reset_at=NOW + 1))
+    # when the window ends
+    grants = [budget.acquire(key, t, now=NOW + 1.5, policy=POLICY) for t in ("b", "c", "d")]
+    # then exactly the limit may go before the vendor answers again
+    assert grants[:2] == [0, 0]
+    assert grants[2] > 0
+
+
+def test_a_late_answer_from_the_previous_window_does_not_refill_the_budget(budget, key):
+    # given the new window spent
+    budget.acquire(key, "a", now=NOW, policy=POLICY)
+    budget.acquire(key, "late", now=NOW, policy=POLICY)
+    budget.release(key, "a", now=NOW, observation=RateObservation(remaining=0, limit=5, reset_at=NOW + 1))
+    for token in ("b", "c", "d", "e"):
+        budget.acquire(key, token, now=NOW + 1.2, policy=POLICY)
+    budget.release(key, "b", now=NOW + 1.3, observation=RateObservation(remaining=0, limit=5, reset_at=NOW + 2))
+    # when an answer of the old window arrives late, claiming plenty remain
+    budget.release(key, "late", now=NOW + 1.4, observation=RateObservation(remaining=4, limit=5, reset_at=NOW + 1))
+    # then the budget still waits for the new window's reset
+    assert budget.acquire(key, "f", now=NOW + 1.5, policy=POLICY) == pytest.approx(0.5)
+
+
+def test_our_pacing_allows_a_burst_then_the_sustained_rate(budget, key):
+    policy = RateLimitPolicy(requests_per_second=10, burst=3)
+
+    grants = [budget.acquire(key, f"t{i}", now=NOW, policy=policy) for i in range(4)]
+
+    assert grants[:3] == [0, 0, 0]
+    assert grants[3] == pytest.approx(0.1, abs=1e-3)
+    assert budget.acquire(key, "later", now=NOW + 0.1, policy=policy) == 0
+
+
+def test_a_spent_daily_quota_without_a_reset_is_probed_again_later(budget, key):
+    # given Salesforce says the org's daily allocation is used up, and we keep 10 in reserve
+    policy = RateLimitPolicy(reserve=10)
+    budget.acquire(key, "a", now=NOW, policy=policy)
+    budget.release(key, "a", now=NOW, observation=RateObservation(remaining=10, limit=15000))
+    # when
+    wait = budget.acquire(key, "b", now=NOW, policy=policy)
+    # then nothing goes until the probe interval, and then one call may look again
+    assert wait == pytest.approx(PROBE_INTERVAL)
+    assert budget.acquire(key, "c", now=NOW + PROBE_INTERVAL, policy=policy) == 0
+
+
+def test_a_lost_call_stops_counting_after_a_while(budget, key):
+    # given a call that never came back (its worker died), on a vendor allowing 1 call per window
+    budget.acquire(key, "lost", now=NOW, policy=POLICY)
+    budget.acquire(key, "a", now=NOW, policy=POLICY)
+    budget.release(key, "a", now=NOW, observation=RateObservation(remaining=1, limit=1, reset_at=NOW + 10))
+    # when the window rolls over soon after, the lost call still holds the only slot
+    assert budget.acquire(key, "b", now=NOW + 11, policy=POLICY) > 0
+    # then minutes later it no longer counts
+    budget.release(key, "c", now=NOW + 200, observation=RateObservation(remaining=0, limit=1, reset_at=NOW + 201))
+    assert budget.acquire(key, "d", now=NOW + 201, policy=POLICY) == 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (
+            {"x-ratelimit-remaining": "4999", "x-ratelimit-limit": "5000", "x-ratelimit-reset": "1800000600"},
+            RateObservation(remaining=4999, limit=5000, reset_at=NOW + 600),
+        ),
+        (
+            {"ratelimit-remaining": "10", "ratelimit-limit": "600", "ratelimit-reset": "30"},
+            RateObservation(remaining=10, limit=600, reset_at=NOW + 30),
+        ),
+        (
+            {"x-ratelimit-remaining": "7", "x-ratelimit-reset": "2027-01-15T08:01:00.000Z"},
+            RateObservation(remaining=7, reset_at=NOW + 60),
+        ),
+        ({"sforce-limit-info": "api-usage=25/15000"}, RateObservation(remaining=14975, limit=15000)),
+        ({"retry-after": "0.25"}, RateObservation(retry_after=0.25)),
+        ({"retry-after": "Fri, 15 Jan 2027 08:00:10 GMT"}, RateObservation(retry_after=10.0)),
+    ],
+    ids=["github-epoch", "gitlab-delta", "jira-iso", "salesforce", "retry-after", "retry-after-date"],
+)
+def test_every_vendor_header_style_is_understood(headers, expected):
+    # NOW is 2027-01-15T08:00:00Z.
+    assert parse_rate_headers(headers, now=NOW, status=200) == expected
+
+
+def test_a_response_without_rate_headers_tells_nothing():
+    assert parse_rate_headers({"content-type": "application/json"}, now=NOW, status=200) is None
+
+
+def test_a_403_with_nothing_remaining_is_a_limited_answer():
+    observation = parse_rate_headers({"x-ratelimit-remaining": "0"}, now=NOW, status=403)
+
+    assert observation is not None
+    assert observation.limited
