@@ -136,7 +136,7 @@ def main() -> None:
         sandbox.add_issue("Benchmark subject")
         connector_id, token = seed(sandbox.url)
         port = free_port()
-        server = subprocess.Popen(
+        server = subprocess.Popen(  # noqa: S603 - our own gunicorn, with arguments we build here
             [
                 str(Path(sys.executable).with_name("gunicorn")),
                 "nofx.wsgi",

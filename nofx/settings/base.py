@@ -255,9 +255,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the "
         "audit log, connectors and the API gateway's clients, keys and usage. Every error is an RFC 9457 "
-        "problem document (`application/problem+json`). API clients authenticate with an API key or a client certificate; their "
-        "calls are rate-limited (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, and `Retry-After` "
-        "on 429) and a POST may carry an `Idempotency-Key`."
+        "problem document (`application/problem+json`). API clients authenticate with an API key or a client "
+        "certificate; their calls are rate-limited (`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, "
+        "and `Retry-After` on 429) and a POST may carry an `Idempotency-Key`."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
