@@ -8,7 +8,9 @@ revoked; 403 for valid credentials of a suspended client or from an address outs
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -66,6 +68,22 @@ def presented_api_key(request: HttpRequest) -> str | None:
     return None
 
 
+# When this process last asked the cache about each key: most calls then cost no round trip at all.
+_recently_noted: dict[Any, float] = {}
+
+
+def _note_use(key: ApiKey, now: datetime, address: str) -> None:
+    """Record a key's last use at most once a minute across all workers (the cache decides which one writes)."""
+    moment = time.monotonic()
+    if moment - _recently_noted.get(key.pk, -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
+        return
+    _recently_noted[key.pk] = moment
+    if len(_recently_noted) > 10_000:
+        _recently_noted.clear()
+    if cache.add(f"gateway:key-used:{key.pk}", 1, timeout=LAST_USED_EVERY_SECONDS):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_ip=address or None)
+
+
 def _admit_client(client: ApiClient, request: HttpRequest) -> None:
     if not client.organization.is_active:
         raise _unauthorized("organization_inactive", "The organization of this credential is deactivated.")
@@ -95,8 +113,7 @@ def _authenticate_key(token: str, request: HttpRequest) -> GatewayCredential:
         raise _unauthorized("expired_api_key", "The API key has expired.")
     client = key.client
     _admit_client(client, request)
-    if cache.add(f"gateway:key-used:{key.pk}", 1, timeout=LAST_USED_EVERY_SECONDS):
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now, last_used_ip=client_ip(request) or None)
+    _note_use(key, now, client_ip(request))
     scopes = frozenset(key.scopes) & frozenset(client.allowed_scopes)
     return GatewayCredential(
         kind=CredentialKind.API_KEY, client=client, organization=client.organization, scopes=scopes, key=key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -25,9 +26,23 @@ def default_plan() -> Plan:
     return plan
 
 
+# Organization limits change rarely (operators set them in the admin): each process re-reads them this often.
+ORGANIZATION_PLAN_TTL_SECONDS = 30.0
+_organization_plans: dict[Any, tuple[float, Plan | None]] = {}
+
+
 def organization_plan(organization_id: Any) -> Plan | None:
+    """The plan capping all of an organization's clients, if it has one (cached per process for 30 s)."""
+    now = time.monotonic()
+    cached = _organization_plans.get(organization_id)
+    if cached is not None and now - cached[0] < ORGANIZATION_PLAN_TTL_SECONDS:
+        return cached[1]
     limit = OrganizationLimit.objects.select_related("plan").filter(organization_id=organization_id).first()
-    return limit.plan if limit is not None else None
+    plan = limit.plan if limit is not None else None
+    if len(_organization_plans) > 10_000:
+        _organization_plans.clear()
+    _organization_plans[organization_id] = (now, plan)
+    return plan
 
 
 def usage_days(organization: Organization, *, days: int = 30) -> QuerySet[UsageDay]:
