@@ -65,17 +65,24 @@ def prepare_database(env: dict[str, str], workdir: Path) -> tuple[str, Any]:
     return f"{base}/{name}", drop
 
 
-def seed(sandbox_url: str) -> tuple[str, str]:
-    """An organization with a connector to the sandbox, and an API client's key. Returns (connector id, key)."""
+def seed(sandbox_url: str) -> tuple[str, str, str]:
+    """An organization with a connector to the sandbox, an API client's key, and a signed-in owner's session.
+
+    Returns (connector id, API key, session cookie).
+    """
     import django
 
     django.setup()
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from apps.accounts.models import Membership
     from apps.connectors.sandboxes import github as github_module
     from apps.connectors.services import create_connector
     from apps.gateway import services
     from apps.gateway.models import Plan
     from apps.gateway.scopes import SCOPES
-    from tests.factories.accounts import OrganizationFactory
+    from tests.factories.accounts import OrganizationFactory, UserFactory
 
     organization = OrganizationFactory()
     plan = Plan.objects.create(name="Bench", slug=f"bench-{uuid.uuid4().hex[:6]}", rate_per_minute=10**7, burst=10**6)
@@ -92,7 +99,14 @@ def seed(sandbox_url: str) -> tuple[str, str]:
         settings_={"owner": github_module.OWNER, "repo": github_module.REPO},
         credentials={"token": github_module.TOKEN},
     )
-    return str(connector.pk), token
+    owner = UserFactory()
+    Membership.objects.create(user=owner, organization=organization, role="owner")
+    session = SessionStore()
+    session[SESSION_KEY] = str(owner.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
+    session.save()
+    return str(connector.pk), token, str(session.session_key)
 
 
 def wait_for(url: str, timeout: float = 30.0) -> None:
@@ -134,7 +148,7 @@ def main() -> None:
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True)
         sandbox.add_issue("Benchmark subject")
-        connector_id, token = seed(sandbox.url)
+        connector_id, token, session_key = seed(sandbox.url)
         port = free_port()
         server = subprocess.Popen(  # noqa: S603 - our own gunicorn, with arguments we build here
             [
@@ -162,6 +176,10 @@ def main() -> None:
         }
         gateway: list[float] = []
         direct: list[float] = []
+        # The same platform endpoint as an API client (gateway layers) and as a signed-in person (none of them).
+        platform_url = f"{base}/api/v1/connectors/{connector_id}/"
+        layered: list[float] = []
+        bare: list[float] = []
         with httpx.Client(timeout=10.0) as http:
 
             def timed(url: str, payload: dict[str, Any], headers: dict[str, str]) -> float:
@@ -169,6 +187,14 @@ def main() -> None:
                 response = http.post(url, json=payload, headers=headers)
                 elapsed = (time.perf_counter() - started) * 1000
                 if response.status_code not in (200, 201):
+                    raise SystemExit(f"{url} answered {response.status_code}: {response.text[:300]}")
+                return elapsed
+
+            def timed_get(url: str, headers: dict[str, str], cookies: dict[str, str] | None = None) -> float:
+                started = time.perf_counter()
+                response = http.get(url, headers=headers, cookies=cookies)
+                elapsed = (time.perf_counter() - started) * 1000
+                if response.status_code != 200:
                     raise SystemExit(f"{url} answered {response.status_code}: {response.text[:300]}")
                 return elapsed
 
@@ -181,6 +207,15 @@ def main() -> None:
                 direct.append(timed(direct_url, direct_body, direct_headers))
                 gateway.append(timed(gateway_url, body, gateway_headers))
             wall = time.perf_counter() - run_started
+            http.cookies.clear()
+            for _ in range(args.warmup):
+                timed_get(platform_url, gateway_headers)
+                timed_get(platform_url, {}, {"sessionid": session_key})
+            for _ in range(args.calls):
+                layered.append(timed_get(platform_url, gateway_headers))
+                http.cookies.clear()
+                bare.append(timed_get(platform_url, {}, {"sessionid": session_key}))
+                http.cookies.clear()
 
         rows = []
         for label, share in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
@@ -198,6 +233,13 @@ def main() -> None:
         print(f"  requests/s straight to the sandbox (sequential): {args.calls / (sum(direct) / 1000):.0f}")
         print(f"  mean of the gateway's added time: {statistics.mean(gateway) - statistics.mean(direct):.2f} ms")
         print(f"  whole run: {wall:.1f} s")
+        print()
+        print("The gateway's own layers (API key, rate limit and quota, usage record) on a platform endpoint,")
+        print("GET /api/v1/connectors/{id}/ as an API client vs the same request from a signed-in session:")
+        print(f"  {'':5} {'session ms':>10} {'API key ms':>11} {'added ms':>9}")
+        for label, share in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
+            b, g = percentile(bare, share), percentile(layered, share)
+            print(f"  {label:5} {b:10.2f} {g:11.2f} {g - b:9.2f}")
         p50_added, p99_added = rows[0][3], rows[2][3]
         print(
             f"  target p50 added <= {TARGET_P50_MS} ms: {'met' if p50_added <= TARGET_P50_MS else 'MISSED'}; "
