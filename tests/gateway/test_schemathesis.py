@@ -92,6 +92,8 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_response(live_se
             "--report-dir",
             str(tmp_path),
         ],
+        # Its cache of found crashes goes to the temporary directory, not the repository.
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=420,
