@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench bench-gateway install install-dev requirements clean seed var browser
+.PHONY: run test lint typecheck migrations-check schema bench bench-connectors bench-gateway install install-dev requirements clean seed var browser
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -58,9 +58,6 @@ migrations-check: install-dev
 schema: install-dev
 	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
 
-## bench: the benchmarks in bench/, each against a baseline measured in the same run.
-bench: bench-gateway
-
 bench-gateway: install-dev
 	$(PY) bench/gateway.py
 
@@ -71,3 +68,9 @@ requirements: install-dev
 
 clean:
 	rm -rf var/celery var/staticfiles
+
+## bench: print every benchmark's figures against a baseline measured in the same run.
+bench: bench-connectors bench-gateway
+
+bench-connectors: install var
+	$(PY) bench/connectors_transport.py

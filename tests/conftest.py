@@ -70,8 +70,9 @@ def _isolated_cache() -> Iterator[None]:
     if not settings.REDIS_URL:
         cache.clear()
         return
-    # The Redis database is shared by the xdist workers: FLUSHDB would wipe the others' keys mid-test
-    # (rate limits, idempotency claims). Each worker deletes only the keys under its own prefix.
+    # Not cache.clear(): on Redis that is FLUSHDB, which would also wipe what parallel workers keep in the
+    # same database mid-test (rate limits, connector budgets, locks). Each worker deletes only the keys under
+    # its own prefix (nofx/settings/test.py), its cache's and its gateway's.
     import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL)

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from apps.connectors import selectors, services
 from apps.connectors.errors import ConnectorError
@@ -26,23 +27,36 @@ def _pretty(value: Any) -> str:
     return format_html("<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(value, indent=2, default=str))
 
 
+def _percent(value: float | None, scale: float = 1.0) -> str:
+    return f"{value * scale:.2f}%" if value is not None else "n/a"
+
+
+def _millis(value: float | None) -> str:
+    return f"{value:.0f} ms" if value is not None else "n/a"
+
+
 def _sla_table(connector: Connector) -> str:
     health = selectors.connector_health(connector)
-    rows = []
-    for name, window in health["windows"].items():
-        rows.append(
-            format_html(
-                "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+    rows = format_html_join(
+        "",
+        "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
                 name,
                 window["checks"],
-                f"{window['uptime_percent']:.2f}%" if window["uptime_percent"] is not None else "n/a",
-                f"{window['latency_p50_ms']:.0f} ms" if window["latency_p50_ms"] is not None else "n/a",
-                f"{window['latency_p95_ms']:.0f} ms" if window["latency_p95_ms"] is not None else "n/a",
-                f"{window['error_rate'] * 100:.2f}%" if window["error_rate"] is not None else "n/a",
+                _percent(window["uptime_percent"]),
+                _millis(window["latency_p50_ms"]),
+                _millis(window["latency_p95_ms"]),
+                _percent(window["error_rate"], 100),
             )
-        )
-    header = "<tr><th>window</th><th>checks</th><th>uptime</th><th>p50</th><th>p95</th><th>error rate</th></tr>"
-    return format_html("<table>{}{}</table>", format_html(header), format_html("".join(rows)))
+            for name, window in health["windows"].items()
+        ),
+    )
+    return format_html(
+        "<table><tr><th>window</th><th>checks</th><th>uptime</th><th>p50</th><th>p95</th><th>error rate</th></tr>"
+        "{}</table>",
+        rows,
+    )
 
 
 @admin.register(Connector)
@@ -66,6 +80,15 @@ class ConnectorAdmin(admin.ModelAdmin[Connector]):
     )
     exclude = ("credentials",)
     actions = ("check_health", "pause", "resume")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    # Connectors are configured through the API, where the provider validates them and the change is
+    # audited; operators here look, check, pause and resume.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     @admin.display(description="Secrets set")
     def secrets_set(self, connector: Connector) -> str:

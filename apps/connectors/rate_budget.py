@@ -6,6 +6,10 @@ Every call takes a slot first (`acquire`) and hands back the vendor's rate heade
 "blocked until" set by `Retry-After` or a limited answer, our own pacing (GCRA, from the connector's
 `requests_per_second`) and the calls in flight. In-flight calls are subtracted from what the vendor
 reports, because the vendor has not counted them yet: that is what keeps N workers from overshooting.
+Within one window only the lowest count the vendor reported is believed (answers arrive out of order),
+and each such answer recomputes the budget instead of only lowering it: a call subtracted as in flight
+although the vendor had counted it already is given back by the next, fresher answer, so the budget
+never overshoots and does not strand calls the vendor would still accept.
 
 With REDIS_URL the state lives in Redis and two Lua scripts make each step atomic, so every worker
 process shares one budget per connection; without Redis, the same algorithm runs in-process.
@@ -123,6 +127,7 @@ class _State:
     previous_reset: float | None = None
     block: float | None = None
     tat: float | None = None
+    lowest: float | None = None
     inflight: dict[str, float] = field(default_factory=dict)
 
 
@@ -142,7 +147,7 @@ class LocalRateBudget:
             inflight = len(state.inflight)
             if state.reset is not None and now >= state.reset:
                 state.remaining = state.limit - inflight if state.limit is not None else None
-                state.previous_reset, state.reset = state.reset, None
+                state.previous_reset, state.reset, state.lowest = state.reset, None, None
             if state.remaining is not None and state.remaining <= policy.reserve:
                 if state.reset is not None:
                     return state.reset - now
@@ -186,10 +191,10 @@ class LocalRateBudget:
                 if stale or (state.reset is not None and reset_at < state.reset - SAME_WINDOW):
                     pass
                 elif state.reset is not None and abs(reset_at - state.reset) <= SAME_WINDOW:
-                    if state.remaining is None or fresh < state.remaining:
-                        state.remaining = fresh
+                    if state.lowest is None or observation.remaining < state.lowest:
+                        state.remaining, state.lowest = fresh, observation.remaining
                 else:
-                    state.remaining, state.reset = fresh, reset_at
+                    state.remaining, state.reset, state.lowest = fresh, reset_at, observation.remaining
             else:
                 state.remaining = fresh
             if observation.limit is not None:
@@ -222,7 +227,7 @@ local inflight = redis.call('ZCARD', KEYS[2])
 if reset and now >= reset then
   if lim then rem = lim - inflight else rem = nil end
   redis.call('HSET', KEYS[1], 'prev', reset)
-  redis.call('HDEL', KEYS[1], 'reset')
+  redis.call('HDEL', KEYS[1], 'reset', 'low')
   reset = nil
   if rem then redis.call('HSET', KEYS[1], 'rem', rem) else redis.call('HDEL', KEYS[1], 'rem') end
 end
@@ -257,8 +262,8 @@ local limit = tonumber(ARGV[4])
 local reset_at = tonumber(ARGV[5])
 local retry_after = tonumber(ARGV[6])
 local limited = ARGV[7] == '1'
-local s = redis.call('HMGET', KEYS[1], 'rem', 'reset', 'block', 'prev')
-local rem, reset, block, prev = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
+local s = redis.call('HMGET', KEYS[1], 'rem', 'reset', 'block', 'prev', 'low')
+local rem, reset, block, prev, low = tonumber(s[1]), tonumber(s[2]), tonumber(s[3]), tonumber(s[4]), tonumber(s[5])
 local untilt = nil
 if retry_after then untilt = now + retry_after elseif limited and reset_at then untilt = reset_at end
 if untilt and (not block or untilt > block) then redis.call('HSET', KEYS[1], 'block', untilt) end
@@ -268,9 +273,9 @@ if remaining then
     local stale = reset_at <= now or (prev and reset_at <= prev + 0.5) or (reset and reset_at < reset - 0.5)
     if stale then
     elseif reset and math.abs(reset_at - reset) <= 0.5 then
-      if rem == nil or fresh < rem then redis.call('HSET', KEYS[1], 'rem', fresh) end
+      if low == nil or remaining < low then redis.call('HSET', KEYS[1], 'rem', fresh, 'low', remaining) end
     else
-      redis.call('HSET', KEYS[1], 'rem', fresh, 'reset', reset_at)
+      redis.call('HSET', KEYS[1], 'rem', fresh, 'reset', reset_at, 'low', remaining)
     end
   else
     redis.call('HSET', KEYS[1], 'rem', fresh)

@@ -274,7 +274,7 @@ def rotate_connector_credentials(
 ) -> Connector:
     """Replace (or, with `merge`, amend) a connector's secrets after the provider accepts them."""
     with transaction.atomic():
-        locked = Connector.objects.select_for_update().select_related("manifest").get(pk=connector.pk)
+        locked = Connector.objects.select_for_update(of=("self",)).select_related("manifest").get(pk=connector.pk)
         new = {**(locked.credentials or {}), **credentials} if merge else dict(credentials)
         provider_class = _provider_class(locked.provider, locked.manifest)
         config = _validated(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 from django.conf import settings
@@ -65,6 +66,32 @@ def test_calls_in_flight_count_against_what_the_vendor_reports(budget, key):
     # then only one more may go: 3 remaining minus the 2 in flight
     assert first == 0
     assert second == pytest.approx(60)
+
+
+def test_a_fresher_answer_gives_back_a_slot_counted_twice(budget, key):
+    # given two calls; "b" reached the vendor first, so "a"'s answer already includes it
+    window = RateObservation(limit=10, reset_at=NOW + 60)
+    budget.acquire(key, "a", now=NOW, policy=POLICY)
+    budget.acquire(key, "b", now=NOW, policy=POLICY)
+    budget.release(key, "a", now=NOW, observation=replace(window, remaining=5))  # "b" subtracted: 4 left
+    budget.release(key, "b", now=NOW, observation=replace(window, remaining=6))  # older answer: ignored
+    budget.acquire(key, "c", now=NOW, policy=POLICY)
+    # when the next answer says 4 remain, with nothing in flight
+    budget.release(key, "c", now=NOW, observation=replace(window, remaining=4))
+    # then all 4 may go (not the 3 a running minimum would leave)
+    grants = [budget.acquire(key, t, now=NOW, policy=POLICY) for t in ("d", "e", "f", "g", "h")]
+    assert grants[:4] == [0, 0, 0, 0]
+    assert grants[4] > 0
+
+
+def test_an_answer_arriving_late_with_a_higher_count_does_not_raise_the_budget(budget, key):
+    for token in ("a", "b"):
+        budget.acquire(key, token, now=NOW, policy=POLICY)
+    budget.release(key, "b", now=NOW + 0.1, observation=RateObservation(remaining=0, limit=10, reset_at=NOW + 60))
+
+    budget.release(key, "a", now=NOW + 0.2, observation=RateObservation(remaining=5, limit=10, reset_at=NOW + 60))
+
+    assert budget.acquire(key, "c", now=NOW + 0.3, policy=POLICY) == pytest.approx(59.7)
 
 
 def test_a_retry_after_blocks_every_worker_of_the_connection(budget, key):

@@ -121,10 +121,11 @@ def test_a_host_is_refused_when_any_of_its_addresses_is_private(settings, monkey
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port)),
         ]
 
-    monkeypatch.setattr(socket, "getaddrinfo", resolver)
-    # when / then
-    with pytest.raises(AddressRefused, match=r"10\.1\.2\.3"):
-        resolve_allowed("split-horizon.example", 443)
+    # when / then (the fake resolver is gone before any fixture reconnects to a local service)
+    with monkeypatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", resolver)
+        with pytest.raises(AddressRefused, match=r"10\.1\.2\.3"):
+            resolve_allowed("split-horizon.example", 443)
 
 
 def test_an_allow_listed_private_network_is_reachable_but_nothing_else_private(echo, settings):
@@ -140,15 +141,15 @@ def test_an_allow_listed_private_network_is_reachable_but_nothing_else_private(e
 
 def test_plain_http_is_refused_for_a_public_host(settings, monkeypatch):
     settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
-    monkeypatch.setattr(
-        socket,
-        "getaddrinfo",
-        lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))],
-    )
-
-    with pytest.raises(AddressRefused, match="https"):
-        check_url_allowed("http://jira.example.com/")
-    check_url_allowed("https://jira.example.com/")
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            socket,
+            "getaddrinfo",
+            lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))],
+        )
+        with pytest.raises(AddressRefused, match="https"):
+            check_url_allowed("http://jira.example.com/")
+        check_url_allowed("https://jira.example.com/")
 
 
 def test_credentials_are_never_sent_to_another_origin(echo, loopback_allowed):
