@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync
+.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,9 @@ migrations-check: install-dev
 schema: install-dev
 	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
 
+bench-gateway: install-dev
+	$(PY) bench/gateway.py
+
 requirements: install-dev
 	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/base.txt requirements/base.in
 	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/dev.txt requirements/dev.in
@@ -67,7 +70,7 @@ clean:
 	rm -rf var/celery var/staticfiles
 
 ## bench: print every benchmark's figures against a baseline measured in the same run.
-bench: bench-connectors bench-sync
+bench: bench-connectors bench-sync bench-gateway
 
 bench-connectors: install var
 	$(PY) bench/connectors_transport.py

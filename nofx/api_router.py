@@ -11,6 +11,15 @@ from apps.connectors.api.views import (
     ProviderCatalogView,
     WebhookDeliveryViewSet,
 )
+from apps.gateway.api.actions import ConnectorActionView
+from apps.gateway.api.views import (
+    ApiClientViewSet,
+    ApiKeyViewSet,
+    CertificateAuthorityViewSet,
+    ClientCertificateViewSet,
+    UsageDayViewSet,
+    UsageRecordViewSet,
+)
 from apps.security.api.views import AuditEventViewSet
 from apps.sync.api.views import (
     ConflictViewSet,
@@ -35,10 +44,21 @@ router.register("sync-runs", SyncRunViewSet, basename="sync-run")
 router.register("sync-conflicts", ConflictViewSet, basename="sync-conflict")
 router.register("failed-records", FailedRecordViewSet, basename="failed-record")
 router.register("data-movements", DataMovementViewSet, basename="data-movement")
+router.register("api-clients", ApiClientViewSet, basename="api-client")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("client-certificates", ClientCertificateViewSet, basename="client-certificate")
+router.register("certificate-authorities", CertificateAuthorityViewSet, basename="certificate-authority")
+router.register("usage-records", UsageRecordViewSet, basename="usage-record")
+router.register("usage-days", UsageDayViewSet, basename="usage-day")
 
 app_name = "api"
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
     path("connector-providers/", ProviderCatalogView.as_view(), name="connector-providers"),
+    path(
+        "connectors/<uuid:pk>/actions/<slug:action_name>/",
+        ConnectorActionView.as_view(),
+        name="connector-action-invoke",
+    ),
     *router.urls,
 ]

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("apps.core.urls")),
     path("", include("apps.connectors.urls")),
     path("accounts/", include("allauth.urls")),
+    path("account/api/", include("apps.gateway.urls")),
     path("account/", include("apps.accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("nofx.api_router")),

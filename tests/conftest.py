@@ -71,16 +71,17 @@ def _isolated_cache() -> Iterator[None]:
         cache.clear()
         return
     # Not cache.clear(): on Redis that is FLUSHDB, which would also wipe what parallel workers keep in the
-    # same database mid-test (connector rate budgets, locks). Only the cache's own keys go.
+    # same database mid-test (rate limits, connector budgets, locks). Each worker deletes only the keys under
+    # its own prefix (nofx/settings/test.py), its cache's and its gateway's.
     import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL)
-    # Django's cache keys are "<KEY_PREFIX>:<VERSION>:<key>".
-    prefix, version = settings.CACHES["default"].get("KEY_PREFIX", ""), settings.CACHES["default"].get("VERSION", 1)
-    keys = list(client.scan_iter(match=f"{prefix}:{version}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    try:
+        keys = list(client.scan_iter(match=f"{settings.TEST_REDIS_PREFIX}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 @pytest.fixture

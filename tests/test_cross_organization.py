@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import Invitation, Membership, Organization, Team
 from apps.connectors.models import Connector, ConnectorManifest, NotificationRoute, WebhookDelivery
+from apps.gateway.models import ApiClient, ApiKey, CertificateAuthority, ClientCertificate, UsageDay, UsageRecord
 from apps.security.models import AuditEvent
 from apps.security.services import record_audit_event
 from apps.sync.models import Conflict, DataMovement, FailedRecord, IntegrationWorkflow, SyncRun
@@ -35,6 +36,14 @@ from tests.factories.sync import (
     IntegrationWorkflowFactory,
     SyncRunFactory,
 )
+from tests.factories.gateway import (
+    ApiClientFactory,
+    ApiKeyFactory,
+    CertificateAuthorityFactory,
+    ClientCertificateFactory,
+    UsageDayFactory,
+    UsageRecordFactory,
+)
 
 # How to make an object of each API-exposed model inside a given (foreign) organization.
 FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]] = {
@@ -43,6 +52,12 @@ FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]
     Team: lambda org: TeamFactory(organization=org),
     Invitation: lambda org: InvitationFactory(organization=org),
     AuditEvent: lambda org: record_audit_event(actor=None, action="test.foreign", organization=org),
+    ApiClient: lambda org: ApiClientFactory(organization=org),
+    ApiKey: lambda org: ApiKeyFactory(client=ApiClientFactory(organization=org)),
+    ClientCertificate: lambda org: ClientCertificateFactory(client=ApiClientFactory(organization=org)),
+    CertificateAuthority: lambda org: CertificateAuthorityFactory(organization=org),
+    UsageRecord: lambda org: UsageRecordFactory(client=ApiClientFactory(organization=org)),
+    UsageDay: lambda org: UsageDayFactory(client=ApiClientFactory(organization=org)),
     Connector: lambda org: ConnectorFactory(organization=org),
     WebhookDelivery: lambda org: WebhookDeliveryFactory(connector=ConnectorFactory(organization=org)),
     ConnectorManifest: lambda org: ConnectorManifestFactory(organization=org),
@@ -55,6 +70,8 @@ FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]
 }
 # URL keyword arguments other than `pk`, and the model whose id they carry.
 KWARG_MODELS: dict[str, type[models.Model]] = {"membership_id": Membership}
+# URL keyword arguments that name no object (an action of a connector), and a plausible value for each.
+KWARG_VALUES: dict[str, str] = {"action_name": "comment_on_issue"}
 
 
 @dataclass(frozen=True)
@@ -114,10 +131,12 @@ def test_a_foreign_id_answers_404_on_every_method(route, api_client, owner, othe
     assert route.model in FOREIGN_OBJECTS, f"Add {route.model} to FOREIGN_OBJECTS to cover {route.name}."
     foreign = {"pk": FOREIGN_OBJECTS[route.model](other_organization)}
     for kwarg in route.kwargs:
-        if kwarg != "pk":
+        if kwarg != "pk" and kwarg not in KWARG_VALUES:
             assert kwarg in KWARG_MODELS, f"Add the model behind `{kwarg}` to KWARG_MODELS to cover {route.name}."
             foreign[kwarg] = FOREIGN_OBJECTS[KWARG_MODELS[kwarg]](other_organization)
-    url = reverse(route.name, kwargs={k: str(foreign[k].pk) for k in route.kwargs})
+    url = reverse(
+        route.name, kwargs={k: KWARG_VALUES[k] if k in KWARG_VALUES else str(foreign[k].pk) for k in route.kwargs}
+    )
     api_client.force_authenticate(owner)
     for method in route.methods:
         if method in ("HEAD", "OPTIONS"):

@@ -1,7 +1,8 @@
 """The one permission check used by views, the API and the admin.
 
 `user_can(user, perm, organization, obj=None)` is true when the user's role in the organization carries
-the named permission (see `roles.py`), or when django-guardian holds an object grant for `obj`.
+the named permission (see `roles.py`), or when django-guardian holds an object grant for `obj`. For an API
+client (a machine principal with `machine_permissions`) it is true when its scopes grant the permission.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def user_can(user: Any, perm: str, organization: Organization | None, obj: model
         return False
     if obj is not None and getattr(obj, "organization_id", organization.pk) != organization.pk:
         return False
+    machine_permissions = getattr(user, "machine_permissions", None)
+    if machine_permissions is not None:
+        # An API client (apps.gateway.principals): its scopes grant permissions in its own organization only.
+        return user.organization_id == organization.pk and perm in machine_permissions
     role = role_of(user, organization)
     if role is not None and perm in role_permissions(role):
         return True

@@ -6,6 +6,7 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import permissions
 
 from apps.core.problems import PROBLEM_CONTENT_TYPE
@@ -40,6 +41,16 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "required": ["type", "title", "status", "detail", "instance"],
 }
 
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "pattern": r"^[\x21-\x7e]{1,255}$", "minLength": 1, "maxLength": 255},
+    OpenApiParameter.HEADER,
+    required=False,
+    description="For API clients: 1 to 255 printable ASCII characters. A retry with the same key and body gets "
+    "the first response again (for 24 hours) instead of doing the work twice; the same key with another body "
+    "answers 422, and while the first request runs, 409.",
+)
+
 _DESCRIPTIONS = {
     "400": "The request is malformed or has invalid fields (see `errors`).",
     "401": "No valid credentials were presented.",
@@ -49,6 +60,8 @@ _DESCRIPTIONS = {
     "415": "The request body's media type is not supported.",
     "422": "The request is well-formed but violates a rule (see `errors`).",
     "429": "Rate limit or quota exceeded; retry after `Retry-After` seconds.",
+    "502": "The external system answered with an error, or with output that breaks the action's schema.",
+    "503": "The external system is unavailable or rate-limited us; retry after `Retry-After` seconds if given.",
 }
 
 
@@ -77,9 +90,20 @@ class ProblemAutoSchema(AutoSchema):
             codes.add("404")
         perms = getattr(self.view, "permission_classes", [])
         if not all(p is permissions.AllowAny for p in perms):
-            codes |= {"401", "403"}
+            # Any authenticated operation may meet an API client's rate limit or quota (apps.gateway).
+            codes |= {"401", "403", "429"}
+            if method == "POST":
+                # An Idempotency-Key still in use (409) or reused for another request (422).
+                codes |= {"409", "422"}
         codes |= {str(code) for code in getattr(self.view, "extra_error_codes", ())}
         return codes
+
+    def get_override_parameters(self) -> list[Any]:
+        parameters: list[Any] = list(super().get_override_parameters())
+        perms = getattr(self.view, "permission_classes", [])
+        if self.method.upper() == "POST" and not all(p is permissions.AllowAny for p in perms):
+            parameters.append(IDEMPOTENCY_KEY)
+        return parameters
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)

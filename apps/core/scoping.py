@@ -84,6 +84,10 @@ class OrganizationPermission(BasePermission):
             return True
         if user_can(request.user, perm, organization):
             return True
+        if getattr(request.user, "machine_permissions", None) is not None:
+            # An API client holds no object grants: its scopes are all it has.
+            self.message = f"This credential's scopes do not grant `{perm}`."
+            return False
         # On one object, a django-guardian grant may still allow it: decided in has_object_permission.
         lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", "pk")
         return lookup in getattr(view, "kwargs", {})

@@ -86,6 +86,8 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # API clients: authentication, rate limits and quotas, idempotency and usage records (apps.gateway).
+    "apps.gateway.middleware.GatewayMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -224,10 +226,16 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # -- Django REST framework and the OpenAPI schema -------------------------------------------------------
 
 REST_FRAMEWORK = {
+    # The first class names the challenge of a 401 (`WWW-Authenticate: Bearer`).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.gateway.authentication.ApiKeyAuthentication",
+        "apps.gateway.authentication.MutualTlsAuthentication",
         "apps.core.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "apps.gateway.permissions.MachineCallersOnlyWhereDeclared",
+    ],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -246,8 +254,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
         "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the audit "
-        "log, connectors and integration workflows. Every error is an RFC 9457 problem document "
-        "(`application/problem+json`)."
+        "log, connectors, integration workflows and the API gateway's clients, keys and usage. Every error is "
+        "an RFC 9457 problem document (`application/problem+json`). API clients authenticate with an API key "
+        "or a client certificate; their calls are rate-limited (`RateLimit-Limit`, `RateLimit-Remaining`, "
+        "`RateLimit-Reset`, and `Retry-After` on 429) and a POST may carry an `Idempotency-Key`."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
@@ -259,6 +269,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.accounts.roles.Role",
+        "ApiClientStatusEnum": "apps.gateway.models.ClientStatus",
+        "CredentialStatusEnum": "apps.gateway.api.serializers.KEY_STATUSES",
+        "ScopeEnum": "apps.gateway.scopes.SCOPE_CHOICES",
         "ConnectorStatusEnum": "apps.connectors.models.ConnectorStatus",
         "DeliveryStatusEnum": "apps.connectors.models.DeliveryStatus",
         "WorkflowStatusEnum": "apps.sync.models.WorkflowStatus",
@@ -275,6 +288,11 @@ SPECTACULAR_SETTINGS = {
         {"name": "teams", "description": "Nested teams inside the organization."},
         {"name": "invitations", "description": "Invitations to join the organization."},
         {"name": "audit", "description": "The organization's tamper-evident audit log (read-only)."},
+        {"name": "api-clients", "description": "Machine callers of the API, their plans, scopes and allow-lists."},
+        {"name": "api-keys", "description": "API keys: shown once, scoped, expiring, rotatable, revocable."},
+        {"name": "client-certificates", "description": "mTLS identities: client certificates and trusted CAs."},
+        {"name": "usage", "description": "Every call API clients made, and the daily summary per client."},
+        {"name": "actions", "description": "Connector actions, invoked through the gateway."},
         {
             "name": "connectors",
             "description": "Connections to external systems, their object types, actions, webhooks and health.",
@@ -328,6 +346,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.security.tasks.verify_audit_chains_task",
         "schedule": crontab(minute=7),
     },
+    "roll-up-gateway-usage": {
+        "task": "apps.gateway.tasks.roll_up_usage_task",
+        "schedule": crontab(minute="*/10"),
+    },
+    "purge-gateway-records-daily": {
+        "task": "apps.gateway.tasks.purge_gateway_records_task",
+        "schedule": crontab(hour=3, minute=17),
+    },
     "check-connector-health": {
         "task": "apps.connectors.tasks.check_all_connectors_task",
         "schedule": timedelta(seconds=env.int("CONNECTOR_HEALTH_INTERVAL", default=300)),
@@ -368,6 +394,24 @@ SYNC_BUSY_RETRY_SECONDS = env.int("SYNC_BUSY_RETRY_SECONDS", default=5)
 SYNC_BUSY_MAX_RETRIES = env.int("SYNC_BUSY_MAX_RETRIES", default=120)
 # Webhook deliveries trigger near-real-time runs of the workflows whose records they name.
 CONNECTOR_WEBHOOK_CONSUMERS = [*CONNECTOR_WEBHOOK_CONSUMERS, "apps.sync.services.consume_webhook_delivery"]
+# -- API gateway (apps.gateway) -------------------------------------------------------------------------
+
+# Which API keys this deployment accepts and mints: `live` in production, `test` everywhere else, so a
+# key can never be used against the wrong deployment.
+GATEWAY_KEY_ENVIRONMENT = env("GATEWAY_KEY_ENVIRONMENT", default="live")
+# The edge proxies (CIDR blocks) whose X-Forwarded-For and client-certificate headers are believed.
+GATEWAY_TRUSTED_PROXIES: list[str] = env.list("GATEWAY_TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
+# Rate limits and quotas live in Redis when there is one (shared by every worker), in-process otherwise.
+GATEWAY_REDIS_URL = env("GATEWAY_REDIS_URL", default=REDIS_URL)
+GATEWAY_REDIS_PREFIX = "nofx:gw"
+# How long an Idempotency-Key's first answer is replayed, and after how long an unfinished claim is abandoned.
+GATEWAY_IDEMPOTENCY_TTL = timedelta(hours=24)
+GATEWAY_IDEMPOTENCY_LEASE_SECONDS = 120
+# A client refused with 429 this many times within the window is reported to the security team.
+GATEWAY_HAMMERING_THRESHOLD = env.int("GATEWAY_HAMMERING_THRESHOLD", default=120)
+GATEWAY_HAMMERING_WINDOW_SECONDS = 60
+# Raw usage records are kept this long; the daily roll-up is kept for good.
+GATEWAY_USAGE_RETENTION_DAYS = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=35)
 
 # -- Operations ---------------------------------------------------------------------------------------
 

@@ -31,3 +31,5 @@ LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # The demo's sandboxes listen on loopback.
 OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=True)
+# Keys minted by a development checkout are test keys, refused by production.
+GATEWAY_KEY_ENVIRONMENT = env("GATEWAY_KEY_ENVIRONMENT", default="test")

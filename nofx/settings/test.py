@@ -1,9 +1,11 @@
 """Settings for the test suite: PostgreSQL when `DATABASE_URL` is set, SQLite otherwise."""
 
+import os
+
 from cryptography.fernet import Fernet
 
 from .base import *  # noqa: F403
-from .base import INSTALLED_APPS, STORAGES, TEMPLATES, env
+from .base import CACHES, INSTALLED_APPS, STORAGES, TEMPLATES, env
 
 DEBUG = False
 SECRET_KEY = "test-only-not-a-secret"  # noqa: S105 - the suite's own throwaway key
@@ -30,3 +32,9 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 # Static files come from the finders, as in development; nothing is collected before the suite runs.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+GATEWAY_KEY_ENVIRONMENT = "test"
+# Each xdist worker keeps its cache and rate-limit keys under its own prefix in the shared Redis database,
+# so one worker clearing its keys between tests never touches another's (see tests/conftest.py).
+TEST_REDIS_PREFIX = f"nofx-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+CACHES["default"]["KEY_PREFIX"] = TEST_REDIS_PREFIX
+GATEWAY_REDIS_PREFIX = f"{TEST_REDIS_PREFIX}:gw"

@@ -2,11 +2,12 @@ import django_filters
 
 from apps.accounts.models import Invitation, Membership, Team
 from apps.accounts.roles import Role
+from apps.core.filtering import StrictBooleanFilter, StrictChoiceFilter, StrictUUIDFilter
 
 
 class MembershipFilterSet(django_filters.FilterSet):
-    role = django_filters.ChoiceFilter(choices=Role.choices)
-    team = django_filters.UUIDFilter(field_name="team_memberships__team_id")
+    role = StrictChoiceFilter(choices=Role.choices)
+    team = StrictUUIDFilter(field_name="team_memberships__team_id")
     email = django_filters.CharFilter(field_name="user__email", lookup_expr="icontains")
 
     class Meta:
@@ -15,8 +16,8 @@ class MembershipFilterSet(django_filters.FilterSet):
 
 
 class TeamFilterSet(django_filters.FilterSet):
-    parent = django_filters.UUIDFilter(field_name="parent_id")
-    root = django_filters.BooleanFilter(field_name="parent", lookup_expr="isnull", label="Only top-level teams")
+    parent = StrictUUIDFilter(field_name="parent_id")
+    root = StrictBooleanFilter(field_name="parent", lookup_expr="isnull", label="Only top-level teams")
     name = django_filters.CharFilter(lookup_expr="icontains")
 
     class Meta:
@@ -26,7 +27,7 @@ class TeamFilterSet(django_filters.FilterSet):
 
 class InvitationFilterSet(django_filters.FilterSet):
     email = django_filters.CharFilter(lookup_expr="icontains")
-    role = django_filters.ChoiceFilter(choices=Role.choices)
+    role = StrictChoiceFilter(choices=Role.choices)
 
     class Meta:
         model = Invitation

@@ -19,6 +19,9 @@ from apps.accounts.permissions import user_can
 from apps.accounts.selectors import memberships_of, organizations_of
 from apps.core.scoping import ActorMixin, OrganizationPermission, OrganizationScopedMixin, principal_organization
 
+# A whole UUID, so a malformed id is "no such resource" (404) rather than a failed lookup.
+UUID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
 
 @extend_schema(tags=["me"])
 class MeView(ActorMixin):
@@ -186,7 +189,7 @@ class TeamViewSet(OrganizationScopedMixin, viewsets.ModelViewSet[Team]):
         services.add_team_member(team=team, membership=payload.validated_data["membership"], actor=self.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @action(detail=True, methods=["delete"], url_path=r"members/(?P<membership_id>[0-9a-f-]{36})")
+    @action(detail=True, methods=["delete"], url_path=rf"members/(?P<membership_id>{UUID_PATTERN})")
     def remove_member(self, request: Request, pk: str | None = None, membership_id: str | None = None) -> Response:
         team = self.get_object()
         membership = get_object_or_404(Membership.objects.for_organization(self.organization), pk=membership_id)

@@ -8,11 +8,12 @@ from apps.connectors.models import (
     NotificationRoute,
     WebhookDelivery,
 )
+from apps.core.filtering import StrictBooleanFilter, StrictChoiceFilter, StrictIsoDateTimeFilter, StrictUUIDFilter
 
 
 class ConnectorFilterSet(django_filters.FilterSet):
     provider = django_filters.CharFilter()
-    status = django_filters.ChoiceFilter(choices=ConnectorStatus.choices)
+    status = StrictChoiceFilter(choices=ConnectorStatus.choices)
     name = django_filters.CharFilter(lookup_expr="icontains")
 
     class Meta:
@@ -21,12 +22,12 @@ class ConnectorFilterSet(django_filters.FilterSet):
 
 
 class WebhookDeliveryFilterSet(django_filters.FilterSet):
-    connector = django_filters.UUIDFilter(field_name="connector_id")
-    status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices)
+    connector = StrictUUIDFilter(field_name="connector_id")
+    status = StrictChoiceFilter(choices=DeliveryStatus.choices)
     event_type = django_filters.CharFilter()
     delivery_id = django_filters.CharFilter()
-    received_after = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    received_after = StrictIsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    received_before = StrictIsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
 
     class Meta:
         model = WebhookDelivery
@@ -42,8 +43,8 @@ class ConnectorManifestFilterSet(django_filters.FilterSet):
 
 
 class NotificationRouteFilterSet(django_filters.FilterSet):
-    connector = django_filters.UUIDFilter(field_name="connector_id")
-    is_active = django_filters.BooleanFilter()
+    connector = StrictUUIDFilter(field_name="connector_id")
+    is_active = StrictBooleanFilter()
 
     class Meta:
         model = NotificationRoute

@@ -1,5 +1,6 @@
 import django_filters
 
+from apps.core.filtering import StrictIsoDateTimeFilter
 from apps.security.models import AuditEvent
 
 
@@ -10,8 +11,8 @@ class AuditEventFilterSet(django_filters.FilterSet):
     actor_id = django_filters.CharFilter()
     target_type = django_filters.CharFilter()
     target_id = django_filters.CharFilter()
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = StrictIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = StrictIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

@@ -1,14 +1,14 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
-from rest_framework.pagination import CursorPagination
 
+from apps.core.pagination import CreatedCursorPagination
 from apps.core.scoping import OrganizationPermission, OrganizationScopedMixin
 from apps.security.api.filters import AuditEventFilterSet
 from apps.security.api.serializers import AuditEventSerializer
 from apps.security.models import AuditEvent
 
 
-class AuditEventPagination(CursorPagination):
+class AuditEventPagination(CreatedCursorPagination):
     ordering = ("-id",)
     page_size_query_param = "page_size"
     max_page_size = 500

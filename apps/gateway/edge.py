@@ -1,0 +1,66 @@
+"""What the edge proxy (nginx) tells the app, believed only when the request came from a trusted proxy.
+
+`GATEWAY_TRUSTED_PROXIES` lists the proxies' CIDR blocks. From anywhere else, `X-Forwarded-For` and the
+client-certificate headers are ignored: any client could send them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from apps.gateway.credentials import Network, address_in, normalise_fingerprint, parse_networks
+
+CERT_FINGERPRINT_META = "HTTP_X_CLIENT_CERT_SHA256"
+CERT_VERIFY_META = "HTTP_X_CLIENT_CERT_VERIFY"
+
+
+@lru_cache(maxsize=4)
+def _trusted(proxies: tuple[str, ...]) -> list[Network]:
+    return parse_networks(proxies)
+
+
+def trusted_proxies() -> list[Network]:
+    return _trusted(tuple(settings.GATEWAY_TRUSTED_PROXIES))
+
+
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    return address_in(request.META.get("REMOTE_ADDR"), trusted_proxies())
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The caller's address: the peer, or behind trusted proxies the last address they did not add."""
+    cached: str | None = getattr(request, "_nofx_client_ip", None)
+    if cached is not None:
+        return cached
+    address = request.META.get("REMOTE_ADDR", "") or ""
+    if from_trusted_proxy(request):
+        proxies = trusted_proxies()
+        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+        # Walk from the nearest hop outwards: the first address that is not one of our proxies is the client.
+        for hop in reversed(forwarded):
+            address = hop
+            if not address_in(hop, proxies):
+                break
+    request._nofx_client_ip = address  # type: ignore[attr-defined]
+    return address
+
+
+def verified_certificate_fingerprint(request: HttpRequest) -> str | None:
+    """The SHA-256 fingerprint of the client certificate nginx verified, or None.
+
+    None when no trusted proxy vouches for one: the header is missing, malformed, not marked verified
+    (`X-Client-Cert-Verify: SUCCESS`), or came straight from the caller.
+    """
+    raw = request.META.get(CERT_FINGERPRINT_META)
+    if not raw or not from_trusted_proxy(request):
+        return None
+    if request.META.get(CERT_VERIFY_META, "") != "SUCCESS":
+        return None
+    return normalise_fingerprint(raw)
+
+
+def presents_certificate_header(request: HttpRequest) -> bool:
+    return bool(request.META.get(CERT_FINGERPRINT_META))

@@ -1,0 +1,123 @@
+"""Connector actions through the gateway, against the GitHub sandbox on loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.gateway import services
+from apps.gateway.models import UsageRecord
+from apps.security.models import AuditEvent
+from tests.factories.connectors import ConnectorFactory
+
+
+def _url(connector, action="comment_on_issue"):
+    return f"/api/v1/connectors/{connector.pk}/actions/{action}/"
+
+
+def test_an_action_runs_on_the_vendor_and_answers_its_output(machine, key_token, github_connector, github_sandbox):
+    # when
+    response = machine(key_token).post(_url(github_connector), {"issue_number": 1, "body": "From the gateway"})
+    # then
+    assert response.status_code == 200, response.content
+    output = response.json()
+    assert set(output) >= {"id", "url"}
+    assert [c["body"] for c in github_sandbox.comments.values()] == ["From the gateway"]
+    assert output["id"] in github_sandbox.comments
+    assert response["RateLimit-Limit"]
+
+
+def test_input_off_the_actions_schema_answers_422_with_every_violation(machine, key_token, github_connector):
+    response = machine(key_token).post(_url(github_connector), {"issue_number": 0, "colour": "red"})
+
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["type"].endswith("/action-input-invalid")
+    fields = {error["field"] for error in problem["errors"]}
+    assert {"input.issue_number", "input.body"} <= fields
+    assert len(problem["errors"]) >= 3  # too small, missing body, unexpected property
+
+
+def test_the_clients_request_transform_shapes_the_input(machine, gateway_client, key_token, github_connector):
+    # given a client whose system calls the fields `issue` and `text`
+    services.update_api_client(
+        client=gateway_client,
+        actor=None,
+        request_transform={"comment_on_issue": [{"rename": {"issue": "issue_number", "text": "body"}}]},
+    )
+    # when
+    response = machine(key_token).post(_url(github_connector), {"issue": 1, "text": "Renamed on the way in"})
+    # then
+    assert response.status_code == 200, response.content
+
+
+def test_the_clients_response_transform_shapes_the_output(machine, gateway_client, key_token, github_connector):
+    services.update_api_client(
+        client=gateway_client,
+        actor=None,
+        response_transform={"*": [{"jmespath": "{comment_id: id, link: url}"}, {"default": {"source": "github"}}]},
+    )
+
+    response = machine(key_token).post(_url(github_connector), {"issue_number": 1, "body": "Shaped on the way out"})
+
+    assert response.status_code == 200
+    assert set(response.json()) == {"comment_id", "link", "source"}
+    assert response.json()["source"] == "github"
+
+
+def test_a_key_without_the_execute_scope_answers_403(machine, gateway_client, issue_key, github_connector):
+    _key, token = issue_key(gateway_client, scopes=["connectors:read"])
+
+    response = machine(token).post(_url(github_connector), {"issue_number": 1, "body": "x"})
+
+    assert response.status_code == 403
+
+
+def test_another_organizations_connector_answers_404(machine, key_token, other_organization):
+    foreign = ConnectorFactory(organization=other_organization)
+
+    response = machine(key_token).post(_url(foreign), {"issue_number": 1, "body": "x"})
+
+    assert response.status_code == 404
+
+
+def test_an_action_the_connector_does_not_offer_answers_422(machine, key_token, github_connector):
+    response = machine(key_token).post(_url(github_connector, "drop_database"), {})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "unknown_action"
+
+
+def test_a_vendor_refusing_our_credentials_answers_502(machine, key_token, github_connector):
+    github_connector.credentials = {"token": "ghp_revoked"}
+    github_connector.save()
+
+    response = machine(key_token).post(_url(github_connector), {"issue_number": 1, "body": "x"})
+
+    assert response.status_code == 502
+    assert response.json()["type"].endswith("/authentication-failed")
+
+
+def test_the_call_is_recorded_as_usage_and_audited(machine, gateway_client, key_token, github_connector):
+    machine(key_token).post(_url(github_connector), {"issue_number": 1, "body": "Counted"})
+
+    record = UsageRecord.objects.get(client=gateway_client)
+    assert record.operation == f"connector:{github_connector.pk}/comment_on_issue"
+    assert (record.method, record.status_code) == ("POST", 200)
+    assert record.bytes_in > 0
+    assert record.bytes_out > 0
+    event = AuditEvent.objects.get(action="connectors.action_invoked")
+    assert (event.actor_type, event.actor_id) == ("api_client", str(gateway_client.pk))
+
+
+@pytest.mark.parametrize("body", [[1, 2], "text"])
+def test_a_body_that_is_not_an_object_answers_400(machine, key_token, github_connector, body):
+    response = machine(key_token).post(_url(github_connector), body, format="json")
+
+    assert response.status_code == 400
+
+
+def test_a_person_in_the_console_may_run_an_action_too(owner_client, github_connector):
+    response = owner_client.post(_url(github_connector), {"issue_number": 1, "body": "By hand"})
+
+    assert response.status_code == 200
+    assert not UsageRecord.objects.exists()
