@@ -29,13 +29,6 @@ from tests.factories.connectors import (
     NotificationRouteFactory,
     WebhookDeliveryFactory,
 )
-from tests.factories.sync import (
-    ConflictFactory,
-    DataMovementFactory,
-    FailedRecordFactory,
-    IntegrationWorkflowFactory,
-    SyncRunFactory,
-)
 from tests.factories.gateway import (
     ApiClientFactory,
     ApiKeyFactory,
@@ -43,6 +36,13 @@ from tests.factories.gateway import (
     ClientCertificateFactory,
     UsageDayFactory,
     UsageRecordFactory,
+)
+from tests.factories.sync import (
+    ConflictFactory,
+    DataMovementFactory,
+    FailedRecordFactory,
+    IntegrationWorkflowFactory,
+    SyncRunFactory,
 )
 
 # How to make an object of each API-exposed model inside a given (foreign) organization.
