@@ -110,7 +110,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, BusinessRuleViolation):
-        rule_errors: list[dict[str, Any]] = [{"field": exc.field, "message": exc.message, "code": exc.code}]
+        rule_errors: list[dict[str, Any]] = exc.errors or [
+            {"field": exc.field, "message": exc.message, "code": exc.code}
+        ]
         exc = Problem(status_code=exc.status_code, code=exc.code, detail=exc.message, errors=rule_errors)
     response = drf_exception_handler(exc, context)
     if response is None:

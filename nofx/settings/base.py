@@ -307,6 +307,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.security.tasks.verify_audit_chains_task",
         "schedule": crontab(minute=7),
     },
+    "marketplace-deliver-due-webhooks": {
+        "task": "apps.marketplace.tasks.deliver_due_webhooks_task",
+        "schedule": timedelta(minutes=1),
+    },
+    "marketplace-refresh-rankings-daily": {
+        "task": "apps.marketplace.tasks.refresh_catalog_rankings_task",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "marketplace-rescan-stale-versions-daily": {
+        "task": "apps.marketplace.tasks.rescan_published_versions_task",
+        "schedule": crontab(hour=4, minute=23),
+    },
 }
 
 # -- Outbound HTTP ------------------------------------------------------------------------------------
@@ -314,6 +326,21 @@ CELERY_BEAT_SCHEDULE = {
 # Outbound requests to customer- or developer-supplied URLs refuse private, loopback and link-local
 # addresses unless this is on (tests and the local sandboxes turn it on).
 OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=False)
+
+# -- Marketplace --------------------------------------------------------------------------------------
+
+# PEM (PKCS#8) Ed25519 private key that signs every certified package. Production reads it from the
+# environment; local development generates one under var/secrets; the test suite makes one per run.
+MARKETPLACE_SIGNING_KEY = env("MARKETPLACE_SIGNING_KEY", default="").replace("\\n", "\n")
+# Who may install paid plans: billing replaces this dotted path with its own entitlement check.
+MARKETPLACE_ENTITLEMENT_CHECK = env(
+    "MARKETPLACE_ENTITLEMENT_CHECK", default="apps.marketplace.entitlements.free_plans_only"
+)
+# Organizations may review an extension while it is installed and this long after uninstalling it.
+MARKETPLACE_REVIEW_WINDOW = timedelta(days=env.int("MARKETPLACE_REVIEW_WINDOW_DAYS", default=90))
+# Signed webhooks to extensions are retried with backoff for this long, then given up.
+MARKETPLACE_WEBHOOK_RETRY_WINDOW = timedelta(days=3)
+MARKETPLACE_MAX_PACKAGE_BYTES = env.int("MARKETPLACE_MAX_PACKAGE_BYTES", default=20 * 1024 * 1024)
 
 # -- Operations ---------------------------------------------------------------------------------------
 
