@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.accounts.api.views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TeamViewSet
+from apps.marketplace.api import views as marketplace
 from apps.security.api.views import AuditEventViewSet
 
 router = SimpleRouter()
@@ -12,9 +13,23 @@ router.register("memberships", MembershipViewSet, basename="membership")
 router.register("teams", TeamViewSet, basename="team")
 router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+# Marketplace: the public catalog, publishing, installations and reviews.
+router.register("extensions", marketplace.ExtensionViewSet, basename="extension")
+router.register("extension-versions", marketplace.ExtensionVersionViewSet, basename="extension-version")
+router.register("extension-categories", marketplace.CategoryViewSet, basename="extension-category")
+router.register("publishers", marketplace.PublisherViewSet, basename="publisher")
+router.register("publisher-versions", marketplace.PublisherVersionViewSet, basename="publisher-version")
+router.register("publisher-extensions", marketplace.PublisherExtensionViewSet, basename="publisher-extension")
+router.register("publisher-reviews", marketplace.PublisherReviewViewSet, basename="publisher-review")
+router.register("installations", marketplace.InstallationViewSet, basename="installation")
+router.register("reviews", marketplace.ReviewViewSet, basename="review")
+router.register("review-reports", marketplace.ReviewReportViewSet, basename="review-report")
 
 app_name = "api"
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
+    path("extension-manifest-schema/", marketplace.ManifestSchemaView.as_view(), name="extension-manifest-schema"),
+    path("extension-rules/", marketplace.RuleListView.as_view(), name="extension-rules"),
+    path("extension-usage/", marketplace.UsageReportView.as_view(), name="extension-usage"),
     *router.urls,
 ]

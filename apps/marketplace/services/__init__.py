@@ -24,6 +24,7 @@ from apps.marketplace.services.pipeline import (
 from apps.marketplace.services.publishing import (
     create_publisher,
     decide_quarantine,
+    set_deprecated,
     set_rule_mode,
     update_publisher,
     upload_version,
@@ -69,6 +70,7 @@ __all__ = [
     "run_scan_step",
     "run_test_step",
     "run_validate_step",
+    "set_deprecated",
     "set_rule_mode",
     "start_pipeline",
     "submit_review",

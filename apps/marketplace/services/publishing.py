@@ -254,3 +254,18 @@ def package_bytes(version: ExtensionVersion) -> bytes:
     with version.package.open("rb") as handle:
         data: Any = handle.read()
     return bytes(data)
+
+
+def set_deprecated(*, extension: Extension, actor: User, deprecated: bool) -> Extension:
+    """Mark an extension deprecated (still installable, ranked lower) or not."""
+    with transaction.atomic():
+        extension.is_deprecated = deprecated
+        extension.save(update_fields=["is_deprecated", "updated_at"])
+        record_audit_event(
+            actor=actor, action="marketplace.extension_deprecated" if deprecated else "marketplace.extension_undeprecated",
+            target=extension, organization=extension.publisher.organization_id,
+        )
+        from apps.marketplace.services.catalog import refresh_extension_listing
+
+        refresh_extension_listing(extension=extension)
+    return extension
