@@ -140,6 +140,7 @@ def publish_extension(
     """A listed extension with one published version, made directly (no pipeline) for catalog tests."""
     publisher = publisher or PublisherFactory()
     slug = slug or f"{publisher.slug}.ext-{ExtensionVersion.objects.count() + Extension.objects.count()}"
+    manifest_overrides.pop("id", None)
     data = manifest_data or manifest(id=slug, version=version, **manifest_overrides)
     extension, _ = Extension.objects.get_or_create(
         slug=slug, defaults={"publisher": publisher, "type": data["type"], "name": data["name"]}
@@ -150,8 +151,9 @@ def publish_extension(
 
 
 def add_published_version(
-    *, extension: Extension, manifest_data: dict[str, Any], certified: bool = True
+    *, extension: Extension, manifest_data: dict[str, Any], certified: bool = True, status: str = VersionStatus.PUBLISHED
 ) -> ExtensionVersion:
+    """A version stored directly in `status` (PASSED versions are then published through the service)."""
     from apps.marketplace.rules.semver import Version
 
     semver = Version.parse(manifest_data["version"])
@@ -163,17 +165,18 @@ def add_published_version(
         version_major=semver.major,
         version_minor=semver.minor,
         version_patch=semver.patch,
-        status=VersionStatus.PUBLISHED,
+        status=status,
         manifest=manifest_data,
         permissions=manifest_data.get("permissions") or {},
         package_size=len(package),
         sha256=sha,
         certified_at=timezone.now() if certified else None,
-        published_at=timezone.now(),
+        published_at=timezone.now() if status == VersionStatus.PUBLISHED else None,
     )
     version.package.save(f"{sha}.zip", ContentFile(package), save=False)
     version.save()
-    refresh_extension_listing(extension=extension)
+    if status == VersionStatus.PUBLISHED:
+        refresh_extension_listing(extension=extension)
     return version
 
 

@@ -58,8 +58,6 @@ def ungrantable_scopes(*, actor: User, organization: Organization, scopes: list[
 def _require_consent(
     *, actor: User, organization: Organization, requested: dict[str, list[str]], accepted: dict[str, Any] | None
 ) -> None:
-    if not user_can(actor, "extensions.install", organization):
-        raise NotPermitted("Your role cannot install extensions.", code="not_allowed")
     accepted_norm = {kind: sorted({str(v) for v in (accepted or {}).get(kind) or []}) for kind in PERMISSION_KINDS}
     if accepted_norm != requested:
         raise BusinessRuleViolation(
@@ -74,6 +72,8 @@ def _require_consent(
             field="accepted_permissions",
             code="cannot_grant",
         )
+    if not user_can(actor, "extensions.install", organization):
+        raise NotPermitted("Your role cannot install extensions.", code="not_allowed")
 
 
 def _default_plan(version: ExtensionVersion) -> str:
@@ -155,12 +155,17 @@ def install_extension(
             record_analytics_event(
                 extension=extension, kind=EventKind.INSTALL, version=version, organization=organization
             )
-            from apps.marketplace.tasks import activate_installation_task
+            if extension.type in APP_TYPES:
+                # Registration calls the app over the network: never inside the request's transaction.
+                from apps.marketplace.tasks import activate_installation_task
 
-            installation_id = str(installation.pk)
-            transaction.on_commit(lambda: activate_installation_task.delay(installation_id))
+                installation_id = str(installation.pk)
+                transaction.on_commit(lambda: activate_installation_task.delay(installation_id))
     except IntegrityError as exc:
         raise Conflict("This extension is already installed in the organization.", code="already_installed") from exc
+    if extension.type not in APP_TYPES:
+        # A declarative extension needs nothing from outside: it is usable at once.
+        return activate_installation(installation_id=installation.pk) or installation
     return installation
 
 
