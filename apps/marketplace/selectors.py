@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Count, ExpressionWrapper, F, FloatField, Q, QuerySet, Sum, Value
+from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from apps.accounts.models import Organization, User
@@ -73,16 +73,20 @@ def _matching(query: CatalogQuery) -> QuerySet[Extension]:
                 output_field=FloatField(),
             )
         )
-    # SQLite fallback: every word must appear in the name, tags or description; a name match ranks first.
+    return simple_matching(listed, text)
+
+
+def simple_matching(extensions: QuerySet[Extension], text: str) -> QuerySet[Extension]:
+    """The fallback without PostgreSQL: every word must appear in the name, tags or description (any case);
+    extensions whose name holds a word rank first, then by quality."""
     words = text.split()
-    for word in words:
-        listed = listed.filter(Q(name__icontains=word) | Q(tags_text__icontains=word) | Q(summary__icontains=word))
     name_hits = Q()
     for word in words:
+        extensions = extensions.filter(
+            Q(name__icontains=word) | Q(tags_text__icontains=word) | Q(summary__icontains=word)
+        )
         name_hits |= Q(name__icontains=word)
-    from django.db.models import Case, When
-
-    return listed.annotate(
+    return extensions.annotate(
         relevance=ExpressionWrapper(
             Case(When(name_hits, then=Value(TEXT_WEIGHT)), default=Value(0.0)) + F("quality_score"),
             output_field=FloatField(),

@@ -215,6 +215,21 @@ class RuleListView(APIView):
 # -- Publishing ----------------------------------------------------------------------------------------
 
 
+class PublisherPermission(OrganizationPermission):
+    """The role must carry the permission outright. Objects are the publisher's by the queryset; their own
+    `organization` (e.g. a reviewer's) says nothing about the publisher, so there is no object check."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        from apps.accounts.permissions import user_can
+
+        perm = self.required(view)
+        organization = principal_organization(request)
+        return perm is None or organization is None or user_can(request.user, perm, organization)
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        return True
+
+
 class PublisherScopedMixin(ActorMixin):
     """Views over the signed-in organization's publisher and what it publishes."""
 
@@ -289,7 +304,7 @@ class PublisherVersionViewSet(
     queryset = ExtensionVersion.objects.select_related("extension")
     serializer_class = s.PublisherVersionSerializer
     filterset_class = ExtensionVersionFilterSet
-    permission_classes = [permissions.IsAuthenticated, OrganizationPermission]
+    permission_classes = [permissions.IsAuthenticated, PublisherPermission]
     parser_classes = [MultiPartParser, FormParser]
     extra_error_codes = (409, 422)
 
@@ -344,7 +359,7 @@ class PublisherExtensionViewSet(
     queryset = Extension.objects.select_related("publisher", "category", "latest_version")
     serializer_class = s.PublisherExtensionSerializer
     filterset_class = ExtensionFilterSet
-    permission_classes = [permissions.IsAuthenticated, OrganizationPermission]
+    permission_classes = [permissions.IsAuthenticated, PublisherPermission]
     http_method_names = ["get", "patch", "head", "options"]
 
     def get_queryset(self) -> QuerySet[Extension]:
@@ -394,7 +409,7 @@ class PublisherReviewViewSet(
     queryset = Review.objects.select_related("extension", "version")
     serializer_class = s.PublisherReviewSerializer
     filterset_class = ReviewFilterSet
-    permission_classes = [permissions.IsAuthenticated, OrganizationPermission]
+    permission_classes = [permissions.IsAuthenticated, PublisherPermission]
     extra_error_codes = (422,)
 
     def get_queryset(self) -> QuerySet[Review]:
