@@ -32,6 +32,9 @@ class EncryptedJSONField(models.TextField):
     """A JSON document (e.g. a credentials dict) stored as one Fernet token."""
 
     description = "JSON encrypted at rest"
+    # Tell the type checker (django-stubs) the Python value is the JSON document, not the stored text.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def get_prep_value(self, value: Any) -> Any:
         if value is None:

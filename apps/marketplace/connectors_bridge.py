@@ -55,7 +55,7 @@ def _resolve(host: str, port: int) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise OutboundFailed(f"cannot resolve {host}: {exc}") from exc
-    addresses = [info[4][0] for info in infos]
+    addresses = [str(info[4][0]) for info in infos]
     if not settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES:
         for address in addresses:
             if is_non_public_address(ipaddress.ip_address(address.split("%")[0])):

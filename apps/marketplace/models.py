@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.core.fields import EncryptedJSONField, EncryptedTextField
-from apps.core.models import BaseModel, OrganizationOwnedModel, OrganizationScopedQuerySet
+from apps.core.models import BaseModel, OrganizationOwnedModel
 from apps.marketplace.rules.manifest import ExtensionType, PricingModel, SupportLevel
 
 
@@ -277,8 +277,6 @@ class Installation(OrganizationOwnedModel):
     disabled_at = models.DateTimeField(null=True, blank=True)
     uninstalled_at = models.DateTimeField(null=True, blank=True)
 
-    objects = OrganizationScopedQuerySet.as_manager()
-
     class Meta:
         db_table = "user_extension_installations"
         ordering = ("-created_at",)
@@ -315,8 +313,6 @@ class WebhookDelivery(OrganizationOwnedModel):
     last_error = models.TextField(blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
-    objects = OrganizationScopedQuerySet.as_manager()
-
     class Meta:
         ordering = ("-created_at",)
         verbose_name_plural = "webhook deliveries"
@@ -344,8 +340,6 @@ class Review(OrganizationOwnedModel):
     reply = models.TextField(blank=True, max_length=5000, help_text="The publisher's public reply.")
     replied_at = models.DateTimeField(null=True, blank=True)
 
-    objects = OrganizationScopedQuerySet.as_manager()
-
     class Meta:
         ordering = ("-created_at",)
         constraints = [
@@ -371,8 +365,6 @@ class ReviewReport(OrganizationOwnedModel):
     reason = models.TextField(max_length=2000)
     status = models.CharField(max_length=16, choices=ReportStatus.choices, default=ReportStatus.OPEN)
     resolved_at = models.DateTimeField(null=True, blank=True)
-
-    objects = OrganizationScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ("-created_at",)

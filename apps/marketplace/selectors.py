@@ -106,7 +106,7 @@ def search_catalog(query: CatalogQuery) -> QuerySet[Extension]:
     """The catalog page: matching, filtered, sorted extensions (select the related rows the list shows)."""
     matching = _matching(query).filter(query.filters())
     return matching.select_related("publisher", "category", "latest_version").order_by(
-        *_ORDER.get(query.sort, _ORDER["relevance"])  # type: ignore[arg-type]
+        *_ORDER.get(query.sort, _ORDER["relevance"])
     )
 
 
@@ -173,10 +173,14 @@ def consent_for(*, extension: Extension, user: User, organization: Organization 
         {"scope": s, "description": PERMISSIONS.get(s, s), "grantable": s not in missing}
         for s in consent.permissions["scopes"]
     ]
-    consent.plans = list((manifest.get("pricing") or {}).get("plans") or [{"id": "free", "name": "Free", "model": "free"}])
+    consent.plans = list(
+        (manifest.get("pricing") or {}).get("plans") or [{"id": "free", "name": "Free", "model": "free"}]
+    )
     consent.config_schema = manifest.get("configSchema")
     props = (consent.config_schema or {}).get("properties") or {}
-    consent.secret_fields = sorted(n for n, spec in props.items() if isinstance(spec, dict) and spec.get("secret") is True)
+    consent.secret_fields = sorted(
+        n for n, spec in props.items() if isinstance(spec, dict) and spec.get("secret") is True
+    )
     consent.webhook_events = list((manifest.get("webhooks") or {}).get("events") or [])
     if organization is None:
         consent.reasons.append("You are not a member of any organization.")
@@ -222,7 +226,7 @@ def daily_analytics(*, extension: Extension, since: date, until: date) -> list[d
         .annotate(quantity=Coalesce(Sum("quantity"), 0), amount_cents=Coalesce(Sum("amount_cents"), 0))
         .order_by("day", "kind", "currency")
     )
-    return list(rows)
+    return [dict(row) for row in rows]
 
 
 def active_installs_breakdown(*, extension: Extension) -> dict[str, list[dict[str, Any]]]:

@@ -49,9 +49,7 @@ def sign_digest(sha256_hex: str) -> str:
 
 
 def verify_digest(sha256_hex: str, signature_b64: str, public_pem: str | None = None) -> bool:
-    public = (
-        serialization.load_pem_public_key(public_pem.encode()) if public_pem else signing_key().public_key()
-    )
+    public = serialization.load_pem_public_key(public_pem.encode()) if public_pem else signing_key().public_key()
     if not isinstance(public, Ed25519PublicKey):
         return False
     try:

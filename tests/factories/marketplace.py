@@ -60,7 +60,10 @@ def manifest(**overrides: Any) -> dict[str, Any]:
         "configSchema": {
             "type": "object",
             "required": ["region"],
-            "properties": {"region": {"type": "string", "enum": ["eu", "us"]}, "apiKey": {"type": "string", "secret": True}},
+            "properties": {
+                "region": {"type": "string", "enum": ["eu", "us"]},
+                "apiKey": {"type": "string", "secret": True},
+            },
         },
     }
     for key, value in overrides.items():
@@ -151,7 +154,11 @@ def publish_extension(
 
 
 def add_published_version(
-    *, extension: Extension, manifest_data: dict[str, Any], certified: bool = True, status: str = VersionStatus.PUBLISHED
+    *,
+    extension: Extension,
+    manifest_data: dict[str, Any],
+    certified: bool = True,
+    status: str = VersionStatus.PUBLISHED,
 ) -> ExtensionVersion:
     """A version stored directly in `status` (PASSED versions are then published through the service)."""
     from apps.marketplace.rules.semver import Version

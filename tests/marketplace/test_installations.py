@@ -78,7 +78,9 @@ def test_a_person_cannot_grant_a_scope_they_do_not_hold(viewer, organization):
 
     with pytest.raises(NotPermitted) as refused:
         services.install_extension(
-            organization=organization, actor=viewer, extension=extension,
+            organization=organization,
+            actor=viewer,
+            extension=extension,
             accepted_permissions={"scopes": ["connectors.operate"], "egress": ["api.acme.io"]},
         )
 
@@ -137,7 +139,11 @@ def test_secret_configuration_is_encrypted_and_never_shown_back(owner_client, ru
 
 
 def test_a_paid_plan_is_refused_until_billing_exists(owner_client, run_on_commit):
-    plans = {"plans": [{"id": "pro", "name": "Pro", "model": "subscription", "amount": 900, "currency": "usd", "interval": "month"}]}
+    plans = {
+        "plans": [
+            {"id": "pro", "name": "Pro", "model": "subscription", "amount": 900, "currency": "usd", "interval": "month"}
+        ]
+    }
     extension = publish_extension(slug="pub.paid", id="pub.paid", pricing=plans)
 
     response = install(owner_client, run_on_commit, extension, plan="pro")
@@ -154,8 +160,12 @@ def test_the_entitlement_check_is_pluggable(settings, owner, organization):
     extension = publish_extension(slug="pub.paid", id="pub.paid", pricing=plans)
 
     installation = services.install_extension(
-        organization=organization, actor=owner, extension=extension, accepted_permissions=CONSENT,
-        config={"region": "us"}, plan_id="pro",
+        organization=organization,
+        actor=owner,
+        extension=extension,
+        accepted_permissions=CONSENT,
+        config={"region": "us"},
+        plan_id="pro",
     )
 
     assert installation.plan == "pro"
@@ -191,7 +201,9 @@ def test_a_viewer_may_list_installations_but_not_install(api_client, viewer, run
     assert install(api_client, run_on_commit, extension).status_code == 403
 
 
-def test_the_installation_list_runs_a_constant_number_of_queries(owner_client, organization, django_assert_max_num_queries):
+def test_the_installation_list_runs_a_constant_number_of_queries(
+    owner_client, organization, django_assert_max_num_queries
+):
     from tests.factories.marketplace import make_installation
 
     for n in range(5):
@@ -208,7 +220,11 @@ def test_the_installation_list_runs_a_constant_number_of_queries(owner_client, o
 
 def test_an_update_with_no_new_permissions_is_applied_automatically(owner, organization, run_on_commit, extension):
     installation = services.install_extension(
-        organization=organization, actor=owner, extension=extension, accepted_permissions=CONSENT, config={"region": "eu"}
+        organization=organization,
+        actor=owner,
+        extension=extension,
+        accepted_permissions=CONSENT,
+        config={"region": "eu"},
     )
     services.activate_installation(installation_id=installation.pk)
 
@@ -225,7 +241,11 @@ def test_an_update_that_adds_permissions_waits_for_consent_while_the_old_version
 ):
     # given the extension installed at 1.0.0
     installed = install(owner_client, run_on_commit, extension).json()
-    more = {"scopes": ["connectors.view", "workflows.view"], "egress": ["api.acme.io"], "dataClasses": ["internal", "personal"]}
+    more = {
+        "scopes": ["connectors.view", "workflows.view"],
+        "egress": ["api.acme.io"],
+        "dataClasses": ["internal", "personal"],
+    }
 
     # when 2.0.0 asks for more
     release(extension, "2.0.0", permissions=more)
@@ -250,7 +270,9 @@ def test_an_update_that_adds_permissions_waits_for_consent_while_the_old_version
     body = approved.json()
     assert (body["version"], body["pending_version"]) == ("2.0.0", None)
     assert body["granted_permissions"] == {
-        "scopes": ["connectors.view", "workflows.view"], "egress": ["api.acme.io"], "dataClasses": ["internal", "personal"],
+        "scopes": ["connectors.view", "workflows.view"],
+        "egress": ["api.acme.io"],
+        "dataClasses": ["internal", "personal"],
     }
     assert AuditEvent.objects.filter(action="marketplace.update_consented").count() == 1
 
@@ -260,7 +282,8 @@ def test_approving_without_a_pending_update_conflicts(owner_client, run_on_commi
 
     response = owner_client.post(
         reverse("api:installation-approve-update", kwargs={"pk": installed["id"]}),
-        {"accepted_permissions": CONSENT}, format="json",
+        {"accepted_permissions": CONSENT},
+        format="json",
     )
 
     assert response.status_code == 409
@@ -298,16 +321,16 @@ def test_an_app_receives_its_token_once_at_registration_and_only_its_hash_is_kep
     # and the token lets the app report usage, once per report id
     for _ in range(2):
         reported = owner_client.post(
-            reverse("api:extension-usage"), {"id": "run-1", "quantity": 3}, format="json",
+            reverse("api:extension-usage"),
+            {"id": "run-1", "quantity": 3},
+            format="json",
             HTTP_AUTHORIZATION=f"Bearer {token}",
         )
         assert reported.status_code == 202
     assert AnalyticsEvent.objects.filter(kind="usage").count() == 1
 
 
-def test_a_failed_registration_leaves_the_installation_failed_with_the_reason(
-    owner_client, run_on_commit, app_server
-):
+def test_a_failed_registration_leaves_the_installation_failed_with_the_reason(owner_client, run_on_commit, app_server):
     app_server.status = 500
     data = app_manifest(base_url=app_server.base_url, id="pub.agent")
     extension = publish_extension(slug="pub.agent", manifest_data=data)
@@ -334,7 +357,11 @@ def test_uninstalling_revokes_the_token(owner, organization, app_server):
     extension = publish_extension(slug="pub.agent", manifest_data=data)
     consent = permissions_of(extension.latest_version)
     installation = services.install_extension(
-        organization=organization, actor=owner, extension=extension, accepted_permissions=consent, config={"region": "us"}
+        organization=organization,
+        actor=owner,
+        extension=extension,
+        accepted_permissions=consent,
+        config={"region": "us"},
     )
     services.activate_installation(installation_id=installation.pk)
     installation.refresh_from_db()
@@ -348,7 +375,11 @@ def test_uninstalling_revokes_the_token(owner, organization, app_server):
 
 def test_it_cannot_uninstall_twice(owner, organization, extension):
     installation = services.install_extension(
-        organization=organization, actor=owner, extension=extension, accepted_permissions=CONSENT, config={"region": "eu"}
+        organization=organization,
+        actor=owner,
+        extension=extension,
+        accepted_permissions=CONSENT,
+        config={"region": "eu"},
     )
     services.uninstall_installation(installation=installation, actor=owner)
 
@@ -361,4 +392,6 @@ def test_an_extension_without_a_published_version_cannot_be_installed(owner, org
     extension.save()
 
     with pytest.raises(BusinessRuleViolation, match="no installable version"):
-        services.install_extension(organization=organization, actor=owner, extension=extension, accepted_permissions=CONSENT)
+        services.install_extension(
+            organization=organization, actor=owner, extension=extension, accepted_permissions=CONSENT
+        )

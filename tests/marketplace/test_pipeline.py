@@ -61,7 +61,17 @@ def test_the_developer_follows_the_version_through_the_api(developer_client, pub
     body = response.json()
     assert body["status"] == "published"
     assert body["certified"] is True
-    assert set(body["steps"]) == {"upload", "validating", "validate", "scanning", "scan", "testing", "test", "certify", "publish"}
+    assert set(body["steps"]) == {
+        "upload",
+        "validating",
+        "validate",
+        "scanning",
+        "scan",
+        "testing",
+        "test",
+        "certify",
+        "publish",
+    }
 
 
 TRIPS = {
@@ -134,7 +144,8 @@ def test_a_package_that_trips_a_rule_is_rejected_and_the_developer_reads_the_exa
 def test_a_dependency_cycle_is_rejected_naming_the_cycle(developer_client, publisher, run_on_commit):
     # given a published extension that depends on acme.tickets
     base = publish_extension(
-        publisher=PublisherFactory(slug="other"), slug="other.base",
+        publisher=PublisherFactory(slug="other"),
+        slug="other.base",
         dependencies=[{"id": "acme.tickets", "version": "^1.0"}],
     )
     data = build_package(manifest(dependencies=[{"id": base.slug, "version": "^1.0"}]))
@@ -151,8 +162,16 @@ def test_a_dependency_cycle_is_rejected_naming_the_cycle(developer_client, publi
     assert finding["line"] is not None
 
 
-def test_an_upload_without_a_readable_manifest_is_refused_at_once_with_the_rule(developer_client, publisher, run_on_commit):
-    response = upload(developer_client, build_package("{ not json", ), run_on_commit)
+def test_an_upload_without_a_readable_manifest_is_refused_at_once_with_the_rule(
+    developer_client, publisher, run_on_commit
+):
+    response = upload(
+        developer_client,
+        build_package(
+            "{ not json",
+        ),
+        run_on_commit,
+    )
 
     assert response.status_code == 422
     problem = response.json()
@@ -261,7 +280,9 @@ def test_a_workflow_definition_is_validated_in_the_test_step(developer, publishe
 
 
 def test_a_connector_manifest_breaking_its_schema_is_rejected_in_the_test_step(developer, publisher, run_on_commit):
-    data = build_package(files={"connector.json": json.dumps({"name": "x", "baseUrl": "https://api.acme.io", "auth": {}})})
+    data = build_package(
+        files={"connector.json": json.dumps({"name": "x", "baseUrl": "https://api.acme.io", "auth": {}})}
+    )
 
     with run_on_commit():
         version = upload_version(publisher=publisher, actor=developer, data=data)
@@ -272,7 +293,9 @@ def test_a_connector_manifest_breaking_its_schema_is_rejected_in_the_test_step(d
     assert version.steps["test"]["status"] == "failed"
 
 
-def test_changing_a_rule_rescans_published_versions_and_quarantines_what_it_now_blocks(developer, publisher, run_on_commit):
+def test_changing_a_rule_rescans_published_versions_and_quarantines_what_it_now_blocks(
+    developer, publisher, run_on_commit
+):
     # given a version published while the secret rule was monitor-only
     set_rule_mode(rule_id="MKT-S006", mode=RuleMode.MONITOR, actor=None)
     data = build_package(files={"notes.txt": "token = xoxb-1234567890-abcdefghij\n"})

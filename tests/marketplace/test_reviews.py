@@ -34,7 +34,9 @@ def test_an_organization_that_never_installed_the_extension_cannot_review_it(own
     assert response.json()["errors"][0]["code"] == "not_installed"
 
 
-def test_an_installed_extension_can_be_reviewed_once_tied_to_the_installed_version(owner_client, organization, extension):
+def test_an_installed_extension_can_be_reviewed_once_tied_to_the_installed_version(
+    owner_client, organization, extension
+):
     make_installation(organization=organization, extension=extension)
 
     first = review(owner_client, extension, title="Solid", body="Works well.")
@@ -50,7 +52,9 @@ def test_an_installed_extension_can_be_reviewed_once_tied_to_the_installed_versi
 def test_a_recently_uninstalled_extension_can_still_be_reviewed_but_not_after_the_window(
     owner_client, organization, extension, settings
 ):
-    installation = make_installation(organization=organization, extension=extension, status=InstallationStatus.UNINSTALLED)
+    installation = make_installation(
+        organization=organization, extension=extension, status=InstallationStatus.UNINSTALLED
+    )
     installation.uninstalled_at = timezone.now() - timedelta(days=10)
     installation.save()
     assert review(owner_client, extension).status_code == 201
@@ -72,7 +76,9 @@ def test_a_review_is_editable_and_recounted(owner_client, organization, extensio
     make_installation(organization=organization, extension=extension)
     created = review(owner_client, extension).json()
 
-    response = owner_client.patch(reverse("api:review-detail", kwargs={"pk": created["id"]}), {"rating": 2}, format="json")
+    response = owner_client.patch(
+        reverse("api:review-detail", kwargs={"pk": created["id"]}), {"rating": 2}, format="json"
+    )
 
     assert response.status_code == 200
     assert response.json()["edited_at"] is not None
@@ -95,7 +101,9 @@ def test_the_publisher_replies_and_the_reply_is_public(api_client, organization,
     api_client.force_authenticate(publisher_dev)
 
     response = api_client.post(
-        reverse("api:publisher-review-reply", kwargs={"pk": created.pk}), {"text": "Thanks, fixed in 1.1"}, format="json"
+        reverse("api:publisher-review-reply", kwargs={"pk": created.pk}),
+        {"text": "Thanks, fixed in 1.1"},
+        format="json",
     )
 
     assert response.status_code == 200, response.content
@@ -119,11 +127,16 @@ def test_a_reported_review_upheld_by_an_operator_is_hidden_and_leaves_the_rating
     created = services.submit_review(organization=organization, actor=owner, extension=extension, rating=1)
     reporter = MembershipFactory(organization=other_organization, role=Role.VIEWER).user
     api_client.force_authenticate(reporter)
-    reported = api_client.post(reverse("api:review-report-list"),
-                               {"review": str(created.pk), "reason": "Spam"}, format="json")
+    reported = api_client.post(
+        reverse("api:review-report-list"), {"review": str(created.pk), "reason": "Spam"}, format="json"
+    )
     assert reported.status_code == 201, reported.content
-    assert api_client.post(reverse("api:review-report-list"), {"review": str(created.pk), "reason": "again"},
-                           format="json").status_code == 409
+    assert (
+        api_client.post(
+            reverse("api:review-report-list"), {"review": str(created.pk), "reason": "again"}, format="json"
+        ).status_code
+        == 409
+    )
 
     # when an operator upholds the report
     report = created.reports.get()

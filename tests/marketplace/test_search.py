@@ -16,11 +16,19 @@ from tests.factories.marketplace import PublisherFactory, publish_extension
 pytestmark = pytest.mark.django_db
 
 
-def make(slug: str, name: str, *, description: str = "A helpful extension for teams.", tags=(), installs=0,
-         ratings=(0, 0), deprecated=False, verified=True, **manifest) -> Extension:
-    publisher = PublisherFactory(
-        verification=VerificationState.VERIFIED if verified else VerificationState.UNVERIFIED
-    )
+def make(
+    slug: str,
+    name: str,
+    *,
+    description: str = "A helpful extension for teams.",
+    tags=(),
+    installs=0,
+    ratings=(0, 0),
+    deprecated=False,
+    verified=True,
+    **manifest,
+) -> Extension:
+    publisher = PublisherFactory(verification=VerificationState.VERIFIED if verified else VerificationState.UNVERIFIED)
     extension = publish_extension(
         publisher=publisher, slug=slug, name=name, description=description, tags=list(tags), **manifest
     )

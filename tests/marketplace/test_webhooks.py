@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def installation(organization, app_server):
-    extension = publish_extension(slug="pub.agent", manifest_data=app_manifest(base_url=app_server.base_url, id="pub.agent"))
+    extension = publish_extension(
+        slug="pub.agent", manifest_data=app_manifest(base_url=app_server.base_url, id="pub.agent")
+    )
     return make_installation(organization=organization, extension=extension)
 
 
@@ -36,7 +38,9 @@ def test_a_signature_verifies_and_a_tampered_or_stale_one_does_not():
 
 def test_a_subscribed_event_is_delivered_signed(installation, app_server, run_on_commit):
     with run_on_commit():
-        delivery = services.enqueue_webhook(installation=installation, event="installation.updated", data={"to": "1.1.0"})
+        delivery = services.enqueue_webhook(
+            installation=installation, event="installation.updated", data={"to": "1.1.0"}
+        )
 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED

@@ -47,7 +47,7 @@ class ExtensionListSerializer(serializers.ModelSerializer[Extension]):
 
     id = serializers.CharField(source="slug", read_only=True, help_text="The manifest id, e.g. `acme.jira-sync`.")
     publisher = PublisherSummarySerializer(read_only=True)
-    category = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    category: serializers.SlugRelatedField[Category] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     latest_version = serializers.CharField(source="latest_version.version", read_only=True, default=None)
     average_rating = serializers.FloatField(read_only=True, allow_null=True)
     certified = serializers.BooleanField(source="is_certified", read_only=True)
@@ -88,7 +88,7 @@ class ExtensionDetailSerializer(ExtensionListSerializer):
     changelog = serializers.CharField(source="latest_version.changelog", read_only=True, default="")
 
     class Meta(ExtensionListSerializer.Meta):
-        fields = (
+        fields: tuple[str, ...] = (  # type: ignore[assignment]
             *ExtensionListSerializer.Meta.fields,
             "version",
             "permissions",
@@ -285,7 +285,7 @@ class YankSerializer(serializers.Serializer[Any]):
 
 class PublisherExtensionSerializer(ExtensionListSerializer):
     class Meta(ExtensionListSerializer.Meta):
-        fields = (*ExtensionListSerializer.Meta.fields, "total_installs", "downloads")
+        fields: tuple[str, ...] = (*ExtensionListSerializer.Meta.fields, "total_installs", "downloads")  # type: ignore[assignment]
 
 
 class PublisherExtensionUpdateSerializer(serializers.Serializer[Any]):
@@ -325,7 +325,7 @@ class PublisherReviewSerializer(PublicReviewSerializer):
     extension = serializers.CharField(source="extension.slug", read_only=True)
 
     class Meta(PublicReviewSerializer.Meta):
-        fields = (*PublicReviewSerializer.Meta.fields, "extension", "status")
+        fields: tuple[str, ...] = (*PublicReviewSerializer.Meta.fields, "extension", "status")  # type: ignore[assignment]
 
 
 # -- Installations -------------------------------------------------------------------------------------
@@ -335,7 +335,9 @@ class InstallationSerializer(serializers.ModelSerializer[Installation]):
     extension = serializers.CharField(source="extension.slug", read_only=True)
     version = serializers.CharField(source="version.version", read_only=True)
     pending_version = serializers.CharField(source="pending_version.version", read_only=True, default=None)
-    secret_fields = serializers.SerializerMethodField(help_text="Names of stored secret fields (values are never shown).")
+    secret_fields = serializers.SerializerMethodField(
+        help_text="Names of stored secret fields (values are never shown)."
+    )
 
     class Meta:
         model = Installation
@@ -359,13 +361,14 @@ class InstallationSerializer(serializers.ModelSerializer[Installation]):
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_secret_fields(self, installation: Installation) -> list[str]:
-        return sorted((installation.secret_config or {}).keys())
+        secret: dict[str, Any] = installation.secret_config or {}
+        return sorted(secret)
 
 
 class PermissionsSerializer(serializers.Serializer[Any]):
     scopes = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     egress = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    dataClasses = serializers.ListField(child=serializers.CharField(), required=False, default=list)  # noqa: N815
+    dataClasses = serializers.ListField(child=serializers.CharField(), required=False, default=list)
 
 
 class InstallSerializer(serializers.Serializer[Any]):
@@ -397,7 +400,16 @@ class ReviewSerializer(serializers.ModelSerializer[Review]):
     class Meta:
         model = Review
         fields = (
-            "id", "extension", "version", "rating", "title", "body", "status", "created_at", "edited_at", "reply",
+            "id",
+            "extension",
+            "version",
+            "rating",
+            "title",
+            "body",
+            "status",
+            "created_at",
+            "edited_at",
+            "reply",
             "replied_at",
         )
         read_only_fields = ("id", "version", "status", "created_at", "edited_at", "reply", "replied_at")

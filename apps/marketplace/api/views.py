@@ -20,11 +20,12 @@ from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.models import User
 from apps.core.problems import Problem
 from apps.core.scoping import ActorMixin, OrganizationPermission, OrganizationScopedMixin, principal_organization
 from apps.marketplace import rules, selectors, services
@@ -128,9 +129,8 @@ class ExtensionViewSet(viewsets.ReadOnlyModelViewSet[Extension]):
     def consent(self, request: Request, slug: str | None = None) -> Response:
         """What installing would grant, and whether you may grant it (the consent screen's data)."""
         extension = self.get_object()
-        consent = selectors.consent_for(
-            extension=extension, user=request.user, organization=principal_organization(request)  # type: ignore[arg-type]
-        )
+        user: User = request.user  # type: ignore[assignment]  # IsAuthenticated: never anonymous here
+        consent = selectors.consent_for(extension=extension, user=user, organization=principal_organization(request))
         return Response(s.ConsentSerializer(consent).data)
 
 
@@ -146,9 +146,9 @@ class ExtensionViewSet(viewsets.ReadOnlyModelViewSet[Extension]):
 class ExtensionVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet[ExtensionVersion]):
     """Published versions: their hash and platform signature, and the package download."""
 
-    queryset = ExtensionVersion.objects.filter(status__in=(VersionStatus.PUBLISHED, VersionStatus.YANKED)).select_related(
-        "extension"
-    )
+    queryset = ExtensionVersion.objects.filter(
+        status__in=(VersionStatus.PUBLISHED, VersionStatus.YANKED)
+    ).select_related("extension")
     serializer_class = s.PublicVersionSerializer
     permission_classes = PUBLIC
 
@@ -287,7 +287,9 @@ class PublisherViewSet(
 
 @extend_schema(tags=["publishing"])
 @extend_schema_view(
-    create=extend_schema(request={"multipart/form-data": s.VersionUploadSerializer}, responses={201: s.PublisherVersionSerializer}),
+    create=extend_schema(
+        request={"multipart/form-data": s.VersionUploadSerializer}, responses={201: s.PublisherVersionSerializer}
+    ),
     publish=extend_schema(request=None, responses=s.PublisherVersionSerializer),
     yank=extend_schema(request=s.YankSerializer, responses=s.PublisherVersionSerializer),
 )
@@ -305,7 +307,7 @@ class PublisherVersionViewSet(
     serializer_class = s.PublisherVersionSerializer
     filterset_class = ExtensionVersionFilterSet
     permission_classes = [permissions.IsAuthenticated, PublisherPermission]
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
     extra_error_codes = (409, 422)
 
     def get_queryset(self) -> QuerySet[ExtensionVersion]:
@@ -316,7 +318,9 @@ class PublisherVersionViewSet(
         payload.is_valid(raise_exception=True)
         upload = payload.validated_data["package"]
         version = services.upload_version(
-            publisher=self.publisher, actor=self.actor, data=upload.read(),
+            publisher=self.publisher,
+            actor=self.actor,
+            data=upload.read(),
             auto_publish=payload.validated_data["auto_publish"],
         )
         version = self.get_queryset().get(pk=version.pk)
@@ -333,15 +337,18 @@ class PublisherVersionViewSet(
 
     @action(detail=True, methods=["post"])
     def yank(self, request: Request, pk: str | None = None) -> Response:
+        version = self.get_object()
         payload = s.YankSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        version = services.yank_version(version=self.get_object(), actor=self.actor, reason=payload.validated_data["reason"])
+        version = services.yank_version(version=version, actor=self.actor, reason=payload.validated_data["reason"])
         return Response(self.get_serializer(version).data)
 
 
 @extend_schema(tags=["publishing"])
 @extend_schema_view(
-    partial_update=extend_schema(request=s.PublisherExtensionUpdateSerializer, responses=s.PublisherExtensionSerializer),
+    partial_update=extend_schema(
+        request=s.PublisherExtensionUpdateSerializer, responses=s.PublisherExtensionSerializer
+    ),
     analytics=extend_schema(
         parameters=[s.AnalyticsQuerySerializer],
         responses={200: s.AnalyticsRowSerializer(many=True), (200, "text/csv"): OpenApiTypes.STR},
@@ -386,10 +393,14 @@ class PublisherExtensionViewSet(
             writer = csv.writer(out)
             writer.writerow(["day", "kind", "currency", "quantity", "amount_cents"])
             for row in rows:
-                writer.writerow([row["day"].isoformat(), row["kind"], row["currency"], row["quantity"], row["amount_cents"]])
+                writer.writerow(
+                    [row["day"].isoformat(), row["kind"], row["currency"], row["quantity"], row["amount_cents"]]
+                )
             filename = f"{extension.slug}-{since.isoformat()}-{until.isoformat()}.csv"
             return HttpResponse(
-                out.getvalue(), content_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+                out.getvalue(),
+                content_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
             )
         return Response(s.AnalyticsRowSerializer(rows, many=True).data)
 
@@ -417,12 +428,15 @@ class PublisherReviewViewSet(
 
     @action(detail=True, methods=["post"])
     def reply(self, request: Request, pk: str | None = None) -> Response:
+        target = self.get_object()
         payload = s.ReplySerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         organization = principal_organization(request)
         assert organization is not None
         review = services.reply_to_review(
-            review=self.get_object(), actor=self.actor, publisher_organization=organization,
+            review=target,
+            actor=self.actor,
+            publisher_organization=organization,
             text=payload.validated_data["text"],
         )
         return Response(self.get_serializer(review).data)
@@ -474,27 +488,33 @@ class InstallationViewSet(
         data = payload.validated_data
         extension = get_object_or_404(Extension.objects.listed(), slug=data["extension"])
         installation = services.install_extension(
-            organization=self.tenant, actor=self.actor, extension=extension,
-            accepted_permissions=data["accepted_permissions"], config=data["config"], plan_id=data["plan"],
+            organization=self.tenant,
+            actor=self.actor,
+            extension=extension,
+            accepted_permissions=data["accepted_permissions"],
+            config=data["config"],
+            plan_id=data["plan"],
         )
         response = self._fresh(installation)
         response.status_code = status.HTTP_201_CREATED
         return response
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        target = self.get_object()
         payload = s.ConfigureSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         installation = services.configure_installation(
-            installation=self.get_object(), actor=self.actor, config=payload.validated_data["config"]
+            installation=target, actor=self.actor, config=payload.validated_data["config"]
         )
         return self._fresh(installation)
 
     @action(detail=True, methods=["post"])
     def disable(self, request: Request, pk: str | None = None) -> Response:
+        target = self.get_object()
         payload = s.DisableSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         installation = services.disable_installation(
-            installation=self.get_object(), actor=self.actor, reason=payload.validated_data["reason"]
+            installation=target, actor=self.actor, reason=payload.validated_data["reason"]
         )
         return self._fresh(installation)
 
@@ -514,10 +534,12 @@ class InstallationViewSet(
 
     @action(detail=True, methods=["post"], url_path="approve-update")
     def approve_update(self, request: Request, pk: str | None = None) -> Response:
+        target = self.get_object()
         payload = s.ApproveUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         installation = services.approve_update(
-            installation=self.get_object(), actor=self.actor,
+            installation=target,
+            actor=self.actor,
             accepted_permissions=payload.validated_data["accepted_permissions"],
         )
         return self._fresh(installation)
@@ -549,14 +571,19 @@ class ReviewViewSet(
         data = serializer.validated_data
         extension = get_object_or_404(Extension.objects.listed(), slug=data["extension"])
         serializer.instance = services.submit_review(
-            organization=self.tenant, actor=self.actor, extension=extension, rating=data["rating"],
-            title=data.get("title", ""), body=data.get("body", ""),
+            organization=self.tenant,
+            actor=self.actor,
+            extension=extension,
+            rating=data["rating"],
+            title=data.get("title", ""),
+            body=data.get("body", ""),
         )
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        target = self.get_object()
         payload = s.ReviewUpdateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        review = services.edit_review(review=self.get_object(), actor=self.actor, **payload.validated_data)
+        review = services.edit_review(review=target, actor=self.actor, **payload.validated_data)
         return Response(self.get_serializer(review).data)
 
 
@@ -604,16 +631,21 @@ class UsageReportView(APIView):
             else None
         )
         if installation is None:
-            raise Problem(status_code=401, code="invalid_install_token", detail="Present a valid install token.",
-                          headers={"WWW-Authenticate": 'Bearer realm="extensions"'})
+            raise Problem(
+                status_code=401,
+                code="invalid_install_token",
+                detail="Present a valid install token.",
+                headers={"WWW-Authenticate": 'Bearer realm="extensions"'},
+            )
         payload = s.UsageEventSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         key = hashlib.sha256(f"{installation.pk}:{payload.validated_data['id']}".encode()).hexdigest()
         services.record_analytics_event(
-            extension=installation.extension, kind=EventKind.USAGE, version=installation.version,
-            organization=installation.organization, quantity=payload.validated_data["quantity"],
+            extension=installation.extension,
+            kind=EventKind.USAGE,
+            version=installation.version,
+            organization=installation.organization,
+            quantity=payload.validated_data["quantity"],
             idempotency_key=f"usage:{key}",
         )
         return Response(status=status.HTTP_202_ACCEPTED)
-
-

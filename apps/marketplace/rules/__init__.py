@@ -26,8 +26,8 @@ from apps.marketplace.rules.registry import RULES, Outcome, Rule, Step, rule
 RULES_ENGINE_VERSION = "2026.11.1"
 
 __all__ = [
-    "RULES_ENGINE_VERSION",
     "RULES",
+    "RULES_ENGINE_VERSION",
     "Finding",
     "Outcome",
     "PackageContext",

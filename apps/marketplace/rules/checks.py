@@ -66,8 +66,6 @@ class _Loaded:
     findings: list[Finding] = field(default_factory=list)
 
 
-
-
 def read_package(data: bytes, limits: ArchiveLimits | None = None) -> ReadPackage:
     """Open a package once for all the steps' checks."""
     return open_package(data, limits or ArchiveLimits())
@@ -80,9 +78,7 @@ def _load(package: ReadPackage) -> _Loaded:
     loaded = _Loaded()
     package._loaded = loaded  # type: ignore[attr-defined]
     if package.archive is None:
-        loaded.findings.append(
-            Finding("MKT-V001", f"The package is not a readable zip archive ({package.error}).")
-        )
+        loaded.findings.append(Finding("MKT-V001", f"The package is not a readable zip archive ({package.error})."))
         return loaded
     names = package.names()
     loaded.name = next((n for n in MANIFEST_NAMES if n in names), None)
@@ -202,9 +198,7 @@ def validate_package(package: ReadPackage, context: PackageContext) -> list[Find
         entry = manifest.entry_point
         if code_analysis_escapes(entry) or entry not in package.names():
             findings.append(
-                Finding(
-                    "MKT-V009", f"entryPoint {entry!r} is not a file in the package.", **_at(loaded, "entryPoint")
-                )
+                Finding("MKT-V009", f"entryPoint {entry!r} is not a file in the package.", **_at(loaded, "entryPoint"))
             )
     if manifest.config_schema is not None:
         try:
@@ -243,7 +237,7 @@ def payload_of(package: ReadPackage, manifest: Manifest) -> tuple[str | None, st
 
 def _skeleton(text: str) -> str:
     """A name reduced to what a reader sees: lower case, look-alike characters folded, separators dropped."""
-    folded = text.lower().translate(str.maketrans({"0": "o", "1": "l", "i": "l", "3": "e", "5": "s", "$": "s"}))
+    folded = text.lower().translate(str.maketrans("01i35$", "olless"))
     folded = folded.replace("rn", "m").replace("vv", "w")
     return "".join(ch for ch in folded if ch.isalnum())
 
@@ -330,7 +324,9 @@ def scan_package(package: ReadPackage, context: PackageContext) -> list[Finding]
     return findings
 
 
-def _egress_findings(package: ReadPackage, loaded: _Loaded, manifest: Manifest, context: PackageContext) -> list[Finding]:
+def _egress_findings(
+    package: ReadPackage, loaded: _Loaded, manifest: Manifest, context: PackageContext
+) -> list[Finding]:
     findings: list[Finding] = []
     declared = manifest.permissions.egress
     for i, host in enumerate(declared):
@@ -354,7 +350,9 @@ def _egress_findings(package: ReadPackage, loaded: _Loaded, manifest: Manifest, 
     contacted: list[tuple[str, dict[str, Any]]] = []
     if manifest.app is not None:
         for key in ("baseUrl", "registrationUrl", "webhookUrl"):
-            url = getattr(manifest.app, {"baseUrl": "base_url", "registrationUrl": "registration_url"}.get(key, "webhook_url"))
+            url = getattr(
+                manifest.app, {"baseUrl": "base_url", "registrationUrl": "registration_url"}.get(key, "webhook_url")
+            )
             if url:
                 contacted.append((str(url), _at(loaded, "app", key)))
     name, text, document, _ = payload_of(package, manifest)
@@ -362,9 +360,9 @@ def _egress_findings(package: ReadPackage, loaded: _Loaded, manifest: Manifest, 
         for key in ("baseUrl",):
             if isinstance(document.get(key), str):
                 contacted.append((document[key], {"file": name, "line": line_of(text or "", (key,))}))
-        auth = document.get("auth") if isinstance(document.get("auth"), dict) else {}
+        auth = document.get("auth")
         for key in ("authorizeUrl", "tokenUrl"):
-            if isinstance(auth.get(key), str):
+            if isinstance(auth, dict) and isinstance(auth.get(key), str):
                 contacted.append((auth[key], {"file": name, "line": line_of(text or "", ("auth", key))}))
     for url, at in contacted:
         host = egress.host_of(url)

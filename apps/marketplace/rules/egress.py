@@ -38,7 +38,7 @@ def is_private_host(host: str) -> bool:
     bare = _strip_port(host)
     if bare.startswith("*."):
         bare = bare[2:]
-    if bare == "localhost" or bare.endswith(_INTERNAL_SUFFIXES) or "." not in bare and ":" not in bare:
+    if bare == "localhost" or bare.endswith(_INTERNAL_SUFFIXES) or ("." not in bare and ":" not in bare):
         try:
             return is_non_public_address(ipaddress.ip_address(bare))
         except ValueError:

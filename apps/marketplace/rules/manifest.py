@@ -233,7 +233,9 @@ class Manifest(_Model):
     author: Author
     category: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")]
     tags: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,29}$")]] = Field(default_factory=list, max_length=10)
-    pricing: Pricing = Field(default_factory=lambda: Pricing(plans=[PricingPlan(id="free", name="Free", model="free")]))
+    pricing: Pricing = Field(
+        default_factory=lambda: Pricing(plans=[PricingPlan(id="free", name="Free", model=PricingModel.FREE)])
+    )
     support: Support = Field(default_factory=Support)
     links: Links = Field(default_factory=Links)
     permissions: Permissions = Field(default_factory=Permissions)
@@ -281,7 +283,9 @@ class Manifest(_Model):
     def app_urls(self) -> list[str]:
         if self.app is None:
             return []
-        return [str(u) for u in (self.app.base_url, self.app.registration_url, self.app.webhook_url, self.app.ui_url) if u]
+        return [
+            str(u) for u in (self.app.base_url, self.app.registration_url, self.app.webhook_url, self.app.ui_url) if u
+        ]
 
 
 class ManifestSyntaxError(ValueError):

@@ -140,7 +140,7 @@ def schema_errors(validator: Draft202012Validator, document: Any) -> list[tuple[
 
 def workflow_connectors(definition: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
     """(path, connector name) for the workflow's two ends."""
-    found = []
+    found: list[tuple[tuple[str | int, ...], str]] = []
     for end in ("source", "target"):
         connector = (definition.get(end) or {}).get("connector")
         if isinstance(connector, str):

@@ -39,7 +39,7 @@ class Version:
     def _key(self) -> tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]:
         # A release sorts after its pre-releases; numeric identifiers sort before alphanumeric ones.
         ids = tuple((0, int(p)) if p.isdigit() else (1, p) for p in self.prerelease)
-        return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, ids)  # type: ignore[return-value]
+        return (self.major, self.minor, self.patch, 0 if self.prerelease else 1, ids)
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Version):
@@ -158,8 +158,7 @@ class VersionRange:
             if version.prerelease and not any(
                 b.version.prerelease
                 and b.version.prerelease != ("0",)
-                and (b.version.major, b.version.minor, b.version.patch)
-                == (version.major, version.minor, version.patch)
+                and (b.version.major, b.version.minor, b.version.patch) == (version.major, version.minor, version.patch)
                 for b in bounds
             ):
                 continue

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Any
 
 from django.contrib.postgres.search import SearchVector
 from django.db import connection, transaction
 from django.db.models import Q
+from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
 from apps.marketplace.models import Category, Extension, ExtensionVersion, VersionStatus
@@ -31,8 +33,14 @@ def bayesian_rating(rating_sum: int, rating_count: int) -> float:
 
 
 def quality_parts(
-    *, rating_sum: int, rating_count: int, active_installs: int, published_at: datetime | None,
-    deprecated: bool, verified: bool, now: datetime,
+    *,
+    rating_sum: int,
+    rating_count: int,
+    active_installs: int,
+    published_at: datetime | None,
+    deprecated: bool,
+    verified: bool,
+    now: datetime,
 ) -> tuple[float, float, float]:
     """(bayesian rating, quality score 0..1 with penalties applied, penalty)."""
     bayes = bayesian_rating(rating_sum, rating_count)
@@ -92,7 +100,7 @@ def refresh_extension_listing(*, extension: Extension) -> Extension:
     return extension
 
 
-def search_vector_expression() -> SearchVector:
+def search_vector_expression() -> CombinedExpression:
     """Name weighs most, then tags, then the description."""
     return (
         SearchVector("name", weight="A", config="english")
@@ -103,9 +111,13 @@ def search_vector_expression() -> SearchVector:
 
 def _apply_ranking(extension: Extension, now: datetime) -> None:
     bayes, quality, penalty = quality_parts(
-        rating_sum=extension.rating_sum, rating_count=extension.rating_count,
-        active_installs=extension.active_installs, published_at=extension.published_at,
-        deprecated=extension.is_deprecated, verified=extension.publisher.is_verified, now=now,
+        rating_sum=extension.rating_sum,
+        rating_count=extension.rating_count,
+        active_installs=extension.active_installs,
+        published_at=extension.published_at,
+        deprecated=extension.is_deprecated,
+        verified=extension.publisher.is_verified,
+        now=now,
     )
     extension.bayesian_rating = bayes
     extension.quality_score = quality
@@ -131,7 +143,7 @@ def refresh_catalog_rankings() -> int:
     return count
 
 
-def adjust_counters(*, extension_id: object, active: int = 0, total: int = 0) -> None:
+def adjust_counters(*, extension_id: Any, active: int = 0, total: int = 0) -> None:
     """Move an extension's install counters and its ranking with them."""
     from django.db.models import F
 

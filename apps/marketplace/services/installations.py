@@ -31,7 +31,7 @@ from apps.marketplace.services.catalog import adjust_counters
 from apps.marketplace.services.webhooks import enqueue_webhook, webhook_signature_headers
 from apps.security.services import record_audit_event
 
-TOKEN_PREFIX = "nxi_"
+TOKEN_PREFIX = "nxi_"  # noqa: S105 - a public prefix that marks install tokens, not a secret
 PERMISSION_KINDS = ("scopes", "egress", "dataClasses")
 
 
@@ -149,8 +149,16 @@ def install_extension(
                 webhook_secret=secrets.token_urlsafe(32),
             )
             record_audit_event(
-                actor=actor, action="marketplace.extension_installed", target=installation, organization=organization,
-                data={"extension": extension.slug, "version": version.version, "plan": plan_id, "permissions": requested},
+                actor=actor,
+                action="marketplace.extension_installed",
+                target=installation,
+                organization=organization,
+                data={
+                    "extension": extension.slug,
+                    "version": version.version,
+                    "plan": plan_id,
+                    "permissions": requested,
+                },
             )
             record_analytics_event(
                 extension=extension, kind=EventKind.INSTALL, version=version, organization=organization
@@ -260,7 +268,7 @@ def configure_installation(*, installation: Installation, actor: User, config: d
     out keep their stored value, so a form never has to show a secret back."""
     if installation.status == InstallationStatus.UNINSTALLED:
         raise Conflict("The extension is uninstalled.", code="uninstalled")
-    stored_secrets = installation.secret_config or {}
+    stored_secrets: dict[str, Any] = installation.secret_config or {}
     merged = {**stored_secrets, **(config or {})}
     plain, secret = split_config(installation.version, merged)
     with transaction.atomic():
@@ -268,7 +276,9 @@ def configure_installation(*, installation: Installation, actor: User, config: d
         installation.secret_config = secret or None
         installation.save(update_fields=["config", "secret_config", "updated_at"])
         record_audit_event(
-            actor=actor, action="marketplace.installation_configured", target=installation,
+            actor=actor,
+            action="marketplace.installation_configured",
+            target=installation,
             data={"fields": sorted(plain), "secret_fields": sorted(secret)},
         )
         enqueue_webhook(installation=installation, event="installation.configured", data={"config": plain})
@@ -321,7 +331,9 @@ def uninstall_installation(*, installation: Installation, actor: User) -> Instal
         installation.save(update_fields=["status", "uninstalled_at", "token_hash", "pending_version", "updated_at"])
         record_audit_event(actor=actor, action="marketplace.extension_uninstalled", target=installation)
         record_analytics_event(
-            extension=installation.extension, kind=EventKind.UNINSTALL, version=installation.version,
+            extension=installation.extension,
+            kind=EventKind.UNINSTALL,
+            version=installation.version,
             organization=installation.organization,
         )
         if was_active:
@@ -338,7 +350,9 @@ def offer_update(*, installation: Installation, version: ExtensionVersion) -> In
         return installation
     added = added_permissions(installation.granted_permissions, permissions_of(version))
     entitlement = check_entitlement(
-        organization=installation.organization, extension=installation.extension, version=version,
+        organization=installation.organization,
+        extension=installation.extension,
+        version=version,
         plan_id=installation.plan,
     )
     with transaction.atomic():
@@ -351,7 +365,9 @@ def offer_update(*, installation: Installation, version: ExtensionVersion) -> In
             )
             installation.save(update_fields=["pending_version", "status_reason", "updated_at"])
             record_audit_event(
-                actor=None, action="marketplace.update_awaits_consent", target=installation,
+                actor=None,
+                action="marketplace.update_awaits_consent",
+                target=installation,
                 data={"version": version.version, "added": added},
             )
             return installation
@@ -367,15 +383,21 @@ def _apply_update(installation: Installation, version: ExtensionVersion, actor: 
     # Least privilege: what the running version asks for, so a permission dropped and later re-added
     # needs consent again.
     installation.granted_permissions = permissions_of(version)
-    installation.save(update_fields=["version", "pending_version", "status_reason", "granted_permissions", "updated_at"])
+    installation.save(
+        update_fields=["version", "pending_version", "status_reason", "granted_permissions", "updated_at"]
+    )
     record_audit_event(
-        actor=actor, action="marketplace.installation_updated", target=installation,
+        actor=actor,
+        action="marketplace.installation_updated",
+        target=installation,
         data={"from": previous, "to": version.version},
     )
     record_analytics_event(
         extension=installation.extension, kind=EventKind.UPDATE, version=version, organization=installation.organization
     )
-    enqueue_webhook(installation=installation, event="installation.updated", data={"from": previous, "to": version.version})
+    enqueue_webhook(
+        installation=installation, event="installation.updated", data={"from": previous, "to": version.version}
+    )
 
 
 def approve_update(
@@ -388,13 +410,17 @@ def approve_update(
     if version.status != VersionStatus.PUBLISHED:
         raise Conflict("The pending version is no longer published.", code="not_installable")
     _require_consent(
-        actor=actor, organization=installation.organization, requested=permissions_of(version),
+        actor=actor,
+        organization=installation.organization,
+        requested=permissions_of(version),
         accepted=accepted_permissions,
     )
     _entitled(organization=installation.organization, version=version, plan_id=installation.plan)
     with transaction.atomic():
         record_audit_event(
-            actor=actor, action="marketplace.update_consented", target=installation,
+            actor=actor,
+            action="marketplace.update_consented",
+            target=installation,
             data={"version": version.version, "permissions": permissions_of(version)},
         )
         _apply_update(installation, version, actor)

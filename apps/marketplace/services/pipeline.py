@@ -8,6 +8,7 @@ version on or stops it: rejected (back to the developer) or quarantined (held fo
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 from collections.abc import Iterable
@@ -45,12 +46,13 @@ logger = logging.getLogger(__name__)
 
 def effective_modes() -> dict[str, str]:
     """Each rule's mode: the operator's switch, else the rule's default."""
-    modes = {
-        rule_id: RuleMode.ENFORCED if rule.enforced_by_default else RuleMode.MONITOR
+    modes: dict[str, str] = {
+        rule_id: str(RuleMode.ENFORCED if rule.enforced_by_default else RuleMode.MONITOR)
         for rule_id, rule in rules.RULES.items()
     }
-    modes.update(dict(RuleSetting.objects.values_list("rule_id", "mode")))
-    return {k: str(v) for k, v in modes.items()}
+    for rule_id, mode in RuleSetting.objects.values_list("rule_id", "mode"):
+        modes[rule_id] = str(mode)
+    return modes
 
 
 def ruleset_fingerprint(modes: dict[str, str] | None = None) -> str:
@@ -108,7 +110,9 @@ def _context(version: ExtensionVersion, *, for_rescan: bool = False) -> rules.Pa
     earlier: tuple[str, ...] = ()
     if not for_rescan:
         earlier = tuple(
-            ExtensionVersion.objects.filter(extension=extension).exclude(pk=version.pk).values_list("version", flat=True)
+            ExtensionVersion.objects.filter(extension=extension)
+            .exclude(pk=version.pk)
+            .values_list("version", flat=True)
         )
     others = tuple(
         Extension.objects.exclude(publisher_id=extension.publisher_id)
@@ -154,7 +158,9 @@ def _finish_step(
         quarantine = all(f["outcome"] == rules.Outcome.QUARANTINE for f in blocking)
         version.status = VersionStatus.QUARANTINED if quarantine else VersionStatus.REJECTED
         first = blocking[0]
-        where = f" ({first['file']}{':' + str(first['line']) if first.get('line') else ''})" if first.get("file") else ""
+        where = (
+            f" ({first['file']}{':' + str(first['line']) if first.get('line') else ''})" if first.get("file") else ""
+        )
         version.status_reason = f"{first['rule_id']}{where}: {first['message']}"
         steps[step] = {"status": "failed", "at": timezone.now().isoformat(), "blocking": len(blocking)}
     else:
@@ -163,10 +169,14 @@ def _finish_step(
     version.steps = steps
     version.ruleset_fingerprint = ruleset_fingerprint(modes)
     with transaction.atomic():
-        version.save(update_fields=["findings", "steps", "status", "status_reason", "ruleset_fingerprint", "updated_at"])
+        version.save(
+            update_fields=["findings", "steps", "status", "status_reason", "ruleset_fingerprint", "updated_at"]
+        )
         if blocking:
             record_audit_event(
-                actor=None, action=f"marketplace.version_{version.status}", target=version,
+                actor=None,
+                action=f"marketplace.version_{version.status}",
+                target=version,
                 organization=version.extension.publisher.organization_id,
                 data={"step": step, "rules": sorted({f["rule_id"] for f in blocking})},
             )
@@ -194,11 +204,14 @@ def run_scan_step(*, version_id: Any) -> bool:
 def handshake_findings(registration_url: str) -> list[rules.Finding]:
     """MKT-T004: POST a challenge to the app's registration URL; it must echo it back."""
     challenge = secrets.token_urlsafe(24)
-    body = ('{"type": "nofx.handshake", "challenge": "%s"}' % challenge).encode()
+    body = json.dumps({"type": "nofx.handshake", "challenge": challenge}).encode()
     try:
         response = outbound_request(
-            "POST", registration_url, body=body,
-            headers={"Content-Type": "application/json", "Nofx-Handshake": "1"}, timeout=10,
+            "POST",
+            registration_url,
+            body=body,
+            headers={"Content-Type": "application/json", "Nofx-Handshake": "1"},
+            timeout=10,
         )
     except OutboundRefused as exc:
         return [rules.Finding("MKT-T004", f"The handshake to {registration_url} was refused: {exc}")]
@@ -263,13 +276,17 @@ def certify_version(*, version_id: Any, operator_release: bool = False) -> bool:
         version.signing_key_id = signing.key_id()
         version.certified_at = timezone.now() if clean and not operator_release else None
         version.status = VersionStatus.PASSED
-        steps["certify"] = {"status": "passed", "at": timezone.now().isoformat(), "certified": bool(version.certified_at)}
+        steps["certify"] = {
+            "status": "passed",
+            "at": timezone.now().isoformat(),
+            "certified": bool(version.certified_at),
+        }
         version.steps = steps
-        version.save(
-            update_fields=["signature", "signing_key_id", "certified_at", "status", "steps", "updated_at"]
-        )
+        version.save(update_fields=["signature", "signing_key_id", "certified_at", "status", "steps", "updated_at"])
         record_audit_event(
-            actor=None, action="marketplace.version_passed", target=version,
+            actor=None,
+            action="marketplace.version_passed",
+            target=version,
             organization=version.extension.publisher.organization_id,
             data={"certified": bool(version.certified_at), "sha256": version.sha256},
         )
@@ -292,8 +309,11 @@ def publish_version(*, version_id: Any, actor: Any = None, explicit: bool = Fals
         version.steps = steps
         version.save(update_fields=["status", "published_at", "steps", "updated_at"])
         record_audit_event(
-            actor=actor, action="marketplace.version_published", target=version,
-            organization=version.extension.publisher.organization_id, data={"version": version.version},
+            actor=actor,
+            action="marketplace.version_published",
+            target=version,
+            organization=version.extension.publisher.organization_id,
+            data={"version": version.version},
         )
         extension = refresh_extension_listing(extension=version.extension)
         if extension.latest_version_id == version.pk:
@@ -347,10 +367,14 @@ def rescan_published_versions(*, force: bool = False) -> int:
             fields = ["findings", "ruleset_fingerprint", "updated_at"]
             if blocking:
                 version.status = VersionStatus.QUARANTINED
-                version.status_reason = f"Rescan under changed rules: {blocking[0]['rule_id']}: {blocking[0]['message']}"
+                version.status_reason = (
+                    f"Rescan under changed rules: {blocking[0]['rule_id']}: {blocking[0]['message']}"
+                )
                 fields += ["status", "status_reason"]
                 record_audit_event(
-                    actor=None, action="marketplace.version_quarantined_on_rescan", target=version,
+                    actor=None,
+                    action="marketplace.version_quarantined_on_rescan",
+                    target=version,
                     organization=version.extension.publisher.organization_id,
                     data={"rules": sorted({f["rule_id"] for f in blocking})},
                 )

@@ -47,11 +47,17 @@ def create_publisher(
     try:
         with transaction.atomic():
             publisher = Publisher.objects.create(
-                organization=organization, slug=slug, name=name.strip() or slug, website=website,
+                organization=organization,
+                slug=slug,
+                name=name.strip() or slug,
+                website=website,
                 accepted_terms_at=timezone.now(),
             )
             record_audit_event(
-                actor=actor, action="marketplace.publisher_created", target=publisher, organization=organization,
+                actor=actor,
+                action="marketplace.publisher_created",
+                target=publisher,
+                organization=organization,
                 data={"slug": slug},
             )
     except IntegrityError as exc:
@@ -59,7 +65,9 @@ def create_publisher(
     return publisher
 
 
-def update_publisher(*, publisher: Publisher, actor: User, name: str | None = None, website: str | None = None) -> Publisher:
+def update_publisher(
+    *, publisher: Publisher, actor: User, name: str | None = None, website: str | None = None
+) -> Publisher:
     """Change the publisher's display name or website."""
     with transaction.atomic():
         if name is not None and name.strip():
@@ -78,7 +86,8 @@ def verify_publisher(*, publisher: Publisher, actor: User | None, verified: bool
         publisher.verified_at = timezone.now() if verified else None
         publisher.save(update_fields=["verification", "verified_at", "updated_at"])
         record_audit_event(
-            actor=actor, action="marketplace.publisher_verified" if verified else "marketplace.publisher_unverified",
+            actor=actor,
+            action="marketplace.publisher_verified" if verified else "marketplace.publisher_unverified",
             target=publisher,
         )
         from apps.marketplace.services.catalog import refresh_extension_listing
@@ -98,9 +107,7 @@ def _upload_refusal(findings: list[rules.Finding]) -> BusinessRuleViolation:
     )
 
 
-def upload_version(
-    *, publisher: Publisher, actor: User, data: bytes, auto_publish: bool = True
-) -> ExtensionVersion:
+def upload_version(*, publisher: Publisher, actor: User, data: bytes, auto_publish: bool = True) -> ExtensionVersion:
     """Store an uploaded package as a new pending version and start the pipeline on it.
 
     Only what is needed to file the upload is checked here (a readable manifest with an id and a version);
@@ -109,7 +116,8 @@ def upload_version(
     if len(data) > 2 * settings.MARKETPLACE_MAX_PACKAGE_BYTES:
         raise BusinessRuleViolation(
             f"The package is {len(data)} bytes; the limit is {settings.MARKETPLACE_MAX_PACKAGE_BYTES} bytes.",
-            field="package", code="MKT-S001",
+            field="package",
+            code="MKT-S001",
         )
     package = rules.read_package(data, ArchiveLimits(max_package_bytes=settings.MARKETPLACE_MAX_PACKAGE_BYTES))
     if package.archive is None:
@@ -122,7 +130,8 @@ def upload_version(
     if not isinstance(ext_id, str) or not re.match(EXTENSION_ID_PATTERN, ext_id):
         raise BusinessRuleViolation(
             "The manifest needs an `id` like `publisher.extension-name` (lower case, digits, hyphens).",
-            field="package", code="MKT-V004",
+            field="package",
+            code="MKT-V004",
         )
     try:
         semver = Version.parse(version_text if isinstance(version_text, str) else "")
@@ -133,7 +142,9 @@ def upload_version(
             f"Extension ids of this publisher start with {publisher.slug!r}.", field="package", code="id_prefix"
         )
     sha256 = hashlib.sha256(data).hexdigest()
-    ext_type = document.get("type") if document.get("type") in set(ExtensionType) else ExtensionType.CONNECTOR
+    ext_type = (
+        str(document.get("type")) if document.get("type") in set(ExtensionType) else ExtensionType.CONNECTOR.value
+    )
     with transaction.atomic():
         extension, created = Extension.objects.select_for_update().get_or_create(
             slug=ext_id,
@@ -149,7 +160,8 @@ def upload_version(
         if ExtensionVersion.objects.filter(extension=extension, version=str(semver)).exists():
             raise Conflict(
                 f"Version {semver} of {ext_id} was already uploaded; version numbers are never reused.",
-                field="package", code="version_exists",
+                field="package",
+                code="version_exists",
             )
         version = ExtensionVersion(
             extension=extension,
@@ -170,7 +182,10 @@ def upload_version(
         version.package.save(f"{sha256}.zip", ContentFile(data), save=False)
         version.save()
         record_audit_event(
-            actor=actor, action="marketplace.version_uploaded", target=version, organization=publisher.organization,
+            actor=actor,
+            action="marketplace.version_uploaded",
+            target=version,
+            organization=publisher.organization,
             data={"extension": ext_id, "version": str(semver), "sha256": sha256, "new_extension": created},
         )
         from apps.marketplace.services.pipeline import start_pipeline
@@ -191,8 +206,11 @@ def yank_version(*, version: ExtensionVersion, actor: User | None, reason: str) 
         version.yanked_at = timezone.now()
         version.save(update_fields=["status", "status_reason", "yanked_at", "updated_at"])
         record_audit_event(
-            actor=actor, action="marketplace.version_yanked", target=version,
-            organization=version.extension.publisher.organization, data={"version": version.version},
+            actor=actor,
+            action="marketplace.version_yanked",
+            target=version,
+            organization=version.extension.publisher.organization,
+            data={"version": version.version},
         )
         from apps.marketplace.services.catalog import refresh_extension_listing
 
@@ -200,7 +218,9 @@ def yank_version(*, version: ExtensionVersion, actor: User | None, reason: str) 
     return version
 
 
-def decide_quarantine(*, version: ExtensionVersion, actor: User | None, release: bool, note: str = "") -> ExtensionVersion:
+def decide_quarantine(
+    *, version: ExtensionVersion, actor: User | None, release: bool, note: str = ""
+) -> ExtensionVersion:
     """An operator's decision on a quarantined version: release it (publish or pass) or reject it."""
     if version.status != VersionStatus.QUARANTINED:
         raise Conflict("The version is not quarantined.", code="not_quarantined")
@@ -208,8 +228,11 @@ def decide_quarantine(*, version: ExtensionVersion, actor: User | None, release:
 
     with transaction.atomic():
         record_audit_event(
-            actor=actor, action="marketplace.quarantine_released" if release else "marketplace.quarantine_rejected",
-            target=version, organization=version.extension.publisher.organization, data={"version": version.version},
+            actor=actor,
+            action="marketplace.quarantine_released" if release else "marketplace.quarantine_rejected",
+            target=version,
+            organization=version.extension.publisher.organization,
+            data={"version": version.version},
         )
         if not release:
             version.status = VersionStatus.REJECTED
@@ -262,8 +285,10 @@ def set_deprecated(*, extension: Extension, actor: User, deprecated: bool) -> Ex
         extension.is_deprecated = deprecated
         extension.save(update_fields=["is_deprecated", "updated_at"])
         record_audit_event(
-            actor=actor, action="marketplace.extension_deprecated" if deprecated else "marketplace.extension_undeprecated",
-            target=extension, organization=extension.publisher.organization_id,
+            actor=actor,
+            action="marketplace.extension_deprecated" if deprecated else "marketplace.extension_undeprecated",
+            target=extension,
+            organization=extension.publisher.organization_id,
         )
         from apps.marketplace.services.catalog import refresh_extension_listing
 

@@ -3,6 +3,8 @@ per organization, tied to the version it ran, editable; publishers reply; operat
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
@@ -47,7 +49,7 @@ def _validate(rating: int, title: str, body: str) -> None:
         raise BusinessRuleViolation("The review is at most 5,000 characters.", field="body", code="max_length")
 
 
-def refresh_rating(*, extension_id: object) -> None:
+def refresh_rating(*, extension_id: Any) -> None:
     """Recount the visible reviews into the extension's rating and ranking."""
     extension = Extension.objects.select_for_update().select_related("publisher").get(pk=extension_id)
     totals = Review.objects.filter(extension_id=extension_id, status=ReviewStatus.VISIBLE).aggregate(
@@ -75,11 +77,19 @@ def submit_review(
     try:
         with transaction.atomic():
             review = Review.objects.create(
-                organization=organization, extension=extension, version=installation.version, author=actor,
-                rating=rating, title=title.strip(), body=body.strip(),
+                organization=organization,
+                extension=extension,
+                version=installation.version,
+                author=actor,
+                rating=rating,
+                title=title.strip(),
+                body=body.strip(),
             )
             record_audit_event(
-                actor=actor, action="marketplace.review_submitted", target=review, organization=organization,
+                actor=actor,
+                action="marketplace.review_submitted",
+                target=review,
+                organization=organization,
                 data={"extension": extension.slug, "rating": rating},
             )
             refresh_rating(extension_id=extension.pk)
@@ -141,7 +151,10 @@ def report_review(*, review: Review, organization: Organization, actor: User, re
                 organization=organization, review=review, reporter=actor, reason=reason.strip()[:2000]
             )
             record_audit_event(
-                actor=actor, action="marketplace.review_reported", target=report, organization=organization,
+                actor=actor,
+                action="marketplace.review_reported",
+                target=report,
+                organization=organization,
                 data={"review": str(review.pk)},
             )
     except IntegrityError as exc:

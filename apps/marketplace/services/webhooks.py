@@ -42,7 +42,9 @@ def webhook_signature_headers(secret: str, body: bytes, now: int | None = None) 
     return {SIGNATURE_HEADER: f"t={timestamp},v1={sign_payload(secret, body, timestamp)}"}
 
 
-def verify_signature(secret: str, body: bytes, header: str, *, tolerance_seconds: int = 300, now: int | None = None) -> bool:
+def verify_signature(
+    secret: str, body: bytes, header: str, *, tolerance_seconds: int = 300, now: int | None = None
+) -> bool:
     """What a receiving app does (the SDK ships the same): check the HMAC and refuse stale timestamps."""
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))
@@ -157,7 +159,9 @@ def redeliver_webhook(*, delivery: WebhookDelivery, actor: Any) -> WebhookDelive
         delivery.next_attempt_at = timezone.now()
         delivery.save(update_fields=["status", "next_attempt_at", "updated_at"])
         record_audit_event(
-            actor=actor, action="marketplace.webhook_redelivered", target=delivery,
+            actor=actor,
+            action="marketplace.webhook_redelivered",
+            target=delivery,
             data={"event": delivery.event, "attempts": delivery.attempts},
         )
         from apps.marketplace.tasks import deliver_webhook_task

@@ -154,7 +154,8 @@ def test_a_private_egress_host_trips_s009():
     findings = [f for f in scan(data) if f.rule_id == "MKT-S009"]
 
     assert [f.message for f in findings] == [
-        "Egress host '10.0.0.5' is a private, loopback or link-local address; extensions may only contact public hosts.",
+        "Egress host '10.0.0.5' is a private, loopback or link-local address; extensions may only contact "
+        "public hosts.",
         "Egress host '169.254.169.254:80' is a private, loopback or link-local address; extensions may only "
         "contact public hosts.",
     ]
