@@ -244,8 +244,8 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
-        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations and the "
-        "audit log. Every error is an RFC 9457 problem document (`application/problem+json`)."
+        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the "
+        "audit log and the extension marketplace. Every error is an RFC 9457 problem document (`application/problem+json`)."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
@@ -257,6 +257,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.accounts.roles.Role",
+        "VersionStatusEnum": "apps.marketplace.models.VersionStatus",
+        "InstallationStatusEnum": "apps.marketplace.models.InstallationStatus",
+        "ReviewStatusEnum": "apps.marketplace.models.ReviewStatus",
+        "ReviewReportStatusEnum": "apps.marketplace.models.ReportStatus",
+        "VerificationEnum": "apps.marketplace.models.VerificationState",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
@@ -265,6 +270,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "teams", "description": "Nested teams inside the organization."},
         {"name": "invitations", "description": "Invitations to join the organization."},
         {"name": "audit", "description": "The organization's tamper-evident audit log (read-only)."},
+        {"name": "catalog", "description": "The public marketplace: search, extension pages, versions, downloads."},
+        {"name": "publishing", "description": "Publishers upload versions, follow the pipeline, see analytics."},
+        {"name": "installations", "description": "Extensions installed in your organization, and consent."},
+        {"name": "reviews", "description": "Your organization's reviews of extensions, and reports."},
     ],
 }
 
