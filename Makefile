@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench install install-dev requirements clean seed var
+.PHONY: run test lint typecheck migrations-check schema bench bench-marketplace install install-dev requirements clean seed var
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,13 @@ migrations-check: install-dev
 ## schema: regenerate the committed OpenAPI schema after changing the API.
 schema: install-dev
 	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
+
+## bench: every benchmark (each needs DATABASE_URL on PostgreSQL); prints figures against same-run baselines.
+bench: bench-marketplace
+
+## bench-marketplace: catalog search p50/p95 at 100,000 extensions and the list endpoint's queries per request.
+bench-marketplace: install-dev
+	$(PY) bench/marketplace_search.py
 
 requirements: install-dev
 	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/base.txt requirements/base.in

@@ -30,6 +30,7 @@ urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
     path("extension-manifest-schema/", marketplace.ManifestSchemaView.as_view(), name="extension-manifest-schema"),
     path("extension-rules/", marketplace.RuleListView.as_view(), name="extension-rules"),
+    path("extension-signing-key/", marketplace.SigningKeyView.as_view(), name="extension-signing-key"),
     path("extension-usage/", marketplace.UsageReportView.as_view(), name="extension-usage"),
     *router.urls,
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import Coalesce
 
 from apps.accounts.models import Organization, User
@@ -21,6 +21,7 @@ from apps.marketplace.models import (
     InstallationStatus,
     VersionStatus,
 )
+from apps.marketplace.rules.manifest import ExtensionType, PricingModel, SupportLevel
 from apps.marketplace.services.catalog import TEXT_WEIGHT
 from apps.marketplace.services.installations import permissions_of, ungrantable_scopes
 
@@ -57,6 +58,21 @@ def _on_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _search_query(text: str) -> SearchQuery:
+    return SearchQuery(text, search_type="websearch", config="english")
+
+
+def _text_matches(query: CatalogQuery) -> QuerySet[Extension]:
+    """Listed extensions matching the text, without facet filters and without ranking."""
+    listed = Extension.objects.listed()
+    text = query.text.strip()
+    if not text:
+        return listed
+    if _on_postgres():
+        return listed.filter(search_vector=_search_query(text))
+    return simple_matching(listed, text)
+
+
 def _matching(query: CatalogQuery) -> QuerySet[Extension]:
     """Listed extensions matching the text (no facet filters yet), annotated with `relevance`."""
     listed = Extension.objects.listed()
@@ -64,7 +80,7 @@ def _matching(query: CatalogQuery) -> QuerySet[Extension]:
     if not text:
         return listed.annotate(relevance=F("quality_score"))
     if _on_postgres():
-        search = SearchQuery(text, search_type="websearch", config="english")
+        search = _search_query(text)
         return listed.filter(search_vector=search).annotate(
             # normalization 32 maps the rank into 0..1 (rank / (rank + 1)), comparable with quality_score.
             relevance=ExpressionWrapper(
@@ -94,6 +110,28 @@ def simple_matching(extensions: QuerySet[Extension], text: str) -> QuerySet[Exte
     )
 
 
+CARD_FIELDS = (
+    "id",
+    "slug",
+    "name",
+    "type",
+    "summary",
+    "tags",
+    "pricing",
+    "support_level",
+    "is_certified",
+    "is_deprecated",
+    "active_installs",
+    "rating_count",
+    "rating_sum",
+    "published_at",
+    "publisher__slug",
+    "publisher__name",
+    "publisher__verification",
+    "category__slug",
+    "latest_version__version",
+)
+
 _ORDER = {
     "relevance": ("-relevance", "-quality_score", "slug"),
     "popularity": ("-active_installs", "-quality_score", "slug"),
@@ -105,33 +143,53 @@ _ORDER = {
 def search_catalog(query: CatalogQuery) -> QuerySet[Extension]:
     """The catalog page: matching, filtered, sorted extensions (select the related rows the list shows)."""
     matching = _matching(query).filter(query.filters())
-    return matching.select_related("publisher", "category", "latest_version").order_by(
-        *_ORDER.get(query.sort, _ORDER["relevance"])
+    # Only what a catalog card shows: the sort then moves narrow rows (the search vector alone is wide).
+    return (
+        matching.select_related("publisher", "category", "latest_version")
+        .only(*CARD_FIELDS)
+        .order_by(*_ORDER.get(query.sort, _ORDER["relevance"]))
     )
+
+
+def catalog_page(query: CatalogQuery, *, offset: int, limit: int) -> tuple[list[Extension], int]:
+    """One page of results and the number of matches, from a single query: the matches are all read to be
+    sorted anyway, so counting them in the same pass (a window count) costs nearly nothing."""
+    counted = search_catalog(query).annotate(total_matches=Window(Count("id")))
+    rows: list[Extension] = list(counted[offset : offset + limit])
+    if rows:
+        return rows, int(getattr(rows[0], "total_matches", 0))
+    return rows, search_catalog(query).count() if offset else 0
 
 
 def catalog_facets(query: CatalogQuery) -> dict[str, list[dict[str, Any]]]:
     """Counts per value of each facet, each counted with every other active filter applied (so choosing a
-    value never hides the alternatives of the same facet)."""
-    base = _matching(query)
-    columns = {
-        "type": "type",
-        "category": "category__slug",
-        "pricing": "pricing",
-        "support_level": "support_level",
-        "certified": "is_certified",
+    value never hides the alternatives of the same facet). Two queries: one pass with a filtered count per
+    value of the fixed facets, one group-by for categories."""
+    base = _text_matches(query).order_by()
+    fixed: dict[str, tuple[str, list[Any]]] = {
+        "type": ("type", [t.value for t in ExtensionType]),
+        "pricing": ("pricing", [p.value for p in PricingModel]),
+        "support_level": ("support_level", [s.value for s in SupportLevel]),
+        "certified": ("is_certified", [True, False]),
     }
+    aggregates = {
+        f"{facet}__{i}": Count("id", filter=query.filters(skip=facet) & Q(**{column: value}))
+        for facet, (column, values) in fixed.items()
+        for i, value in enumerate(values)
+    }
+    totals = base.aggregate(**aggregates)
     facets: dict[str, list[dict[str, Any]]] = {}
-    for facet, column in columns.items():
-        rows = (
-            base.filter(query.filters(skip=facet))
-            .order_by()
-            .values(column)
-            .annotate(count=Count("id"))
-            .order_by("-count", column)
-        )
-        facets[facet] = [{"value": row[column], "count": row["count"]} for row in rows if row[column] is not None]
-    return facets
+    for facet, (_, values) in fixed.items():
+        counted = [{"value": value, "count": totals[f"{facet}__{i}"]} for i, value in enumerate(values)]
+        facets[facet] = sorted((c for c in counted if c["count"]), key=lambda c: (-c["count"], str(c["value"])))
+    rows = (
+        base.filter(query.filters(skip="category"), category__isnull=False)
+        .values("category__slug")
+        .annotate(count=Count("id"))
+        .order_by("-count", "category__slug")
+    )
+    facets["category"] = [{"value": row["category__slug"], "count": row["count"]} for row in rows]
+    return {name: facets[name] for name in FACETS}
 
 
 # -- Consent -------------------------------------------------------------------------------------------

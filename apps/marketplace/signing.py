@@ -48,6 +48,11 @@ def sign_digest(sha256_hex: str) -> str:
     return base64.b64encode(signing_key().sign(sha256_hex.encode())).decode()
 
 
+def sign_message(message: bytes) -> str:
+    """Base64 Ed25519 signature of arbitrary bytes (e.g. a registration call an app verifies with our public key)."""
+    return base64.b64encode(signing_key().sign(message)).decode()
+
+
 def verify_digest(sha256_hex: str, signature_b64: str, public_pem: str | None = None) -> bool:
     public = serialization.load_pem_public_key(public_pem.encode()) if public_pem else signing_key().public_key()
     if not isinstance(public, Ed25519PublicKey):

@@ -245,7 +245,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
         "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the "
-        "audit log and the extension marketplace. Every error is an RFC 9457 problem document (`application/problem+json`)."
+        "audit log and the extension marketplace. Every error is an RFC 9457 problem document "
+        "(`application/problem+json`)."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,

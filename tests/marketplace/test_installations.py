@@ -3,9 +3,11 @@ when they ask for more permissions, and the state machine."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from django.urls import reverse
 
 from apps.core.exceptions import BusinessRuleViolation, Conflict, NotPermitted
@@ -309,6 +311,11 @@ def test_an_app_receives_its_token_once_at_registration_and_only_its_hash_is_kep
     assert detail["status"] == "active", detail
     assert app_server.paths() == ["/register", "/webhooks"]
     registration = json.loads(app_server.requests[0]["body"])
+    headers = app_server.requests[0]["headers"]
+    signed = f"{headers['Nofx-Timestamp']}.".encode() + app_server.requests[0]["body"]
+    key = owner_client.get(reverse("api:extension-signing-key")).json()
+    public = serialization.load_pem_public_key(key["public_key_pem"].encode())
+    public.verify(base64.b64decode(headers["Nofx-Platform-Signature"]), signed)  # raises if forged
     token = registration["token"]
     assert token.startswith("nxi_")
     installation = Installation.objects.get()

@@ -152,7 +152,7 @@ class FacetsSerializer(serializers.Serializer[Any]):
 
 
 class CatalogPageSerializer(serializers.Serializer[Any]):
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="How many extensions match.")
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = ExtensionListSerializer(many=True)
@@ -446,3 +446,9 @@ class RuleSerializer(serializers.Serializer[Any]):
     title = serializers.CharField()
     outcome = serializers.CharField()
     mode = serializers.CharField()
+
+
+class SigningKeySerializer(serializers.Serializer[Any]):
+    key_id = serializers.CharField()
+    algorithm = serializers.CharField()
+    public_key_pem = serializers.CharField()

@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import User
 from apps.core.problems import Problem
 from apps.core.scoping import ActorMixin, OrganizationPermission, OrganizationScopedMixin, principal_organization
-from apps.marketplace import rules, selectors, services
+from apps.marketplace import rules, selectors, services, signing
 from apps.marketplace.api import serializers as s
 from apps.marketplace.api.filters import (
     ExtensionFilterSet,
@@ -58,10 +58,17 @@ PUBLIC = [permissions.AllowAny]
 
 
 class CatalogPagination(LimitOffsetPagination):
-    """Search results are ranked, not time-ordered, so they page by offset (bounded by max_limit)."""
+    """Search results are ranked, not time-ordered, so they page by offset."""
 
     default_limit = 24
     max_limit = 100
+
+    def paginate_catalog(self, query: selectors.CatalogQuery, request: Request) -> list[Extension]:
+        self.request = request
+        self.limit = self.get_limit(request) or self.default_limit
+        self.offset = self.get_offset(request)
+        page, self.count = selectors.catalog_page(query, offset=self.offset, limit=self.limit)
+        return page
 
 
 # -- Public catalog ------------------------------------------------------------------------------------
@@ -101,8 +108,8 @@ class ExtensionViewSet(viewsets.ReadOnlyModelViewSet[Extension]):
             certified=data.get("certified"),
             sort=data.get("sort", "relevance"),
         )
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.search_catalog(query), request, view=self)
+        paginator = CatalogPagination()
+        page = paginator.paginate_catalog(query, request)
         return Response(
             {
                 "count": paginator.count,
@@ -195,6 +202,18 @@ class ManifestSchemaView(APIView):
 
     def get(self, request: Request) -> Response:
         return Response(manifest_json_schema())
+
+
+@extend_schema(tags=["catalog"], responses=s.SigningKeySerializer)
+class SigningKeyView(APIView):
+    """The platform's Ed25519 public key: it verifies package signatures and registration calls."""
+
+    permission_classes = PUBLIC
+
+    def get(self, request: Request) -> Response:
+        return Response(
+            {"key_id": signing.key_id(), "algorithm": "Ed25519", "public_key_pem": signing.public_key_pem()}
+        )
 
 
 @extend_schema(tags=["catalog"], responses=s.RuleSerializer(many=True))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -15,6 +16,7 @@ from jsonschema import Draft202012Validator
 from apps.accounts.models import Organization, User
 from apps.accounts.permissions import user_can
 from apps.core.exceptions import BusinessRuleViolation, Conflict, NotPermitted
+from apps.marketplace import signing
 from apps.marketplace.connectors_bridge import OutboundFailed, OutboundRefused, outbound_request
 from apps.marketplace.entitlements import check_entitlement
 from apps.marketplace.models import (
@@ -28,7 +30,7 @@ from apps.marketplace.models import (
 from apps.marketplace.rules.manifest import APP_TYPES
 from apps.marketplace.services.analytics import record_analytics_event
 from apps.marketplace.services.catalog import adjust_counters
-from apps.marketplace.services.webhooks import enqueue_webhook, webhook_signature_headers
+from apps.marketplace.services.webhooks import enqueue_webhook
 from apps.security.services import record_audit_event
 
 TOKEN_PREFIX = "nxi_"  # noqa: S105 - a public prefix that marks install tokens, not a secret
@@ -195,7 +197,14 @@ def _register_with_app(installation: Installation, token: str) -> str | None:
             "webhook_secret": installation.webhook_secret,
         }
     ).encode()
-    headers = {"Content-Type": "application/json", **webhook_signature_headers(installation.webhook_secret, body)}
+    # The app has no shared secret yet (it arrives in this very call), so the platform signs with its Ed25519
+    # key; the app verifies with the public key from GET /api/v1/extension-signing-key/.
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "Nofx-Timestamp": timestamp,
+        "Nofx-Platform-Signature": signing.sign_message(f"{timestamp}.".encode() + body),
+    }
     try:
         response = outbound_request("POST", url, body=body, headers=headers, timeout=10)
     except (OutboundRefused, OutboundFailed) as exc:
