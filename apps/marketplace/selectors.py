@@ -8,7 +8,8 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, QuerySet, Sum, Value, When, Window
+from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Q, QuerySet, Sum, Value, When
+from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce
 
 from apps.accounts.models import Organization, User
@@ -144,21 +145,31 @@ def search_catalog(query: CatalogQuery) -> QuerySet[Extension]:
     """The catalog page: matching, filtered, sorted extensions (select the related rows the list shows)."""
     matching = _matching(query).filter(query.filters())
     # Only what a catalog card shows: the sort then moves narrow rows (the search vector alone is wide).
-    return (
-        matching.select_related("publisher", "category", "latest_version")
-        .only(*CARD_FIELDS)
-        .order_by(*_ORDER.get(query.sort, _ORDER["relevance"]))
-    )
+    order = _ORDER.get(query.sort, _ORDER["relevance"])
+    if query.text.strip() and _on_postgres():
+        # Sort on expressions, not the bare indexed columns: otherwise PostgreSQL may walk a whole
+        # popularity/rating index hoping to meet enough text matches early, which is slow for rare words.
+        # Filtering through the GIN index and sorting the matches is fast for every word.
+        order = tuple(_unindexed(key) for key in order)
+    return matching.select_related("publisher", "category", "latest_version").only(*CARD_FIELDS).order_by(*order)
+
+
+def _unindexed(key: Any) -> Any:
+    if isinstance(key, str) and key.lstrip("-") in ("active_installs", "bayesian_rating", "rating_count"):
+        name = key.lstrip("-")
+        expression = ExpressionWrapper(F(name) + 0, output_field=FloatField())
+        return expression.desc() if key.startswith("-") else expression.asc()
+    if isinstance(key, OrderBy) and getattr(key.expression, "name", "") == "published_at":
+        return OrderBy(Coalesce(F("published_at"), F("published_at")), descending=key.descending, nulls_last=True)
+    return key
 
 
 def catalog_page(query: CatalogQuery, *, offset: int, limit: int) -> tuple[list[Extension], int]:
-    """One page of results and the number of matches, from a single query: the matches are all read to be
-    sorted anyway, so counting them in the same pass (a window count) costs nearly nothing."""
-    counted = search_catalog(query).annotate(total_matches=Window(Count("id")))
-    rows: list[Extension] = list(counted[offset : offset + limit])
-    if rows:
-        return rows, int(getattr(rows[0], "total_matches", 0))
-    return rows, search_catalog(query).count() if offset else 0
+    """One page of results and the number of matches."""
+    results = search_catalog(query)
+    rows: list[Extension] = list(results[offset : offset + limit])
+    total = offset + len(rows) if len(rows) < limit and (rows or not offset) else results.count()
+    return rows, total
 
 
 def catalog_facets(query: CatalogQuery) -> dict[str, list[dict[str, Any]]]:
