@@ -31,8 +31,14 @@ class PublisherSummarySerializer(serializers.ModelSerializer[Publisher]):
         fields = ("slug", "name", "verified")
 
 
+# Counters declared explicitly: a model's PositiveIntegerField would document a bound that depends on the database.
+def _counter() -> serializers.IntegerField:
+    return serializers.IntegerField(read_only=True, min_value=0)
+
+
 class VersionSummarySerializer(serializers.ModelSerializer[ExtensionVersion]):
     certified = serializers.SerializerMethodField()
+    package_size = _counter()
 
     class Meta:
         model = ExtensionVersion
@@ -52,6 +58,8 @@ class ExtensionListSerializer(serializers.ModelSerializer[Extension]):
     average_rating = serializers.FloatField(read_only=True, allow_null=True)
     certified = serializers.BooleanField(source="is_certified", read_only=True)
     deprecated = serializers.BooleanField(source="is_deprecated", read_only=True)
+    active_installs = _counter()
+    rating_count = _counter()
 
     class Meta:
         model = Extension
@@ -192,6 +200,7 @@ class ConsentSerializer(serializers.Serializer[Any]):
 class PublicVersionSerializer(serializers.ModelSerializer[ExtensionVersion]):
     extension = serializers.CharField(source="extension.slug", read_only=True)
     certified = serializers.SerializerMethodField()
+    package_size = _counter()
 
     class Meta:
         model = ExtensionVersion
@@ -284,6 +293,8 @@ class YankSerializer(serializers.Serializer[Any]):
 
 
 class PublisherExtensionSerializer(ExtensionListSerializer):
+    total_installs = _counter()
+
     class Meta(ExtensionListSerializer.Meta):
         fields: tuple[str, ...] = (*ExtensionListSerializer.Meta.fields, "total_installs", "downloads")  # type: ignore[assignment]
 
