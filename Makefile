@@ -31,10 +31,12 @@ var:
 run: install var
 	$(MANAGE) migrate --no-input
 	$(MANAGE) seed_demo
+	$(MANAGE) seed_marketplace_demo
 	$(BIN)/honcho start -f Procfile.dev
 
 seed: install var
 	$(MANAGE) seed_demo
+	$(MANAGE) seed_marketplace_demo
 
 ## test: lint, types, migrations and schema checks, then the whole suite (PostgreSQL/Redis when their URLs are set).
 test: install-dev var lint typecheck migrations-check
