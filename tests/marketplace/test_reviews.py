@@ -151,3 +151,20 @@ def test_a_reported_review_upheld_by_an_operator_is_hidden_and_leaves_the_rating
     assert api_client.get(reverse("api:extension-reviews", kwargs={"slug": extension.slug})).json() == []
     with pytest.raises(Conflict):
         services.resolve_report(report=report, actor=None, uphold=False)
+
+
+def test_the_review_lists_run_a_constant_number_of_queries(
+    owner_client, organization, api_client, django_assert_max_num_queries
+):
+    for n in range(4):
+        extension = publish_extension(slug=f"pub.e{n}")
+        make_installation(organization=organization, extension=extension)
+        review(owner_client, extension)
+
+    with django_assert_max_num_queries(6):
+        mine = owner_client.get(reverse("api:review-list"))
+    with django_assert_max_num_queries(4):
+        public = api_client.get(reverse("api:extension-reviews", kwargs={"slug": "pub.e0"}))
+
+    assert len(mine.json()["results"]) == 4
+    assert len(public.json()) == 1

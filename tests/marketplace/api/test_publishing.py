@@ -173,3 +173,32 @@ def test_the_manifest_schema_and_rules_are_public(api_client, db):
         "outcome": "reject",
         "mode": "enforced",
     } in rule_list
+
+
+def test_the_publisher_lists_run_a_constant_number_of_queries(
+    developer_client, publisher, organization, other_organization, django_assert_max_num_queries
+):
+    for n in range(4):
+        extension = publish_extension(publisher=publisher, slug=f"acme.e{n}")
+        make_installation(organization=other_organization, extension=extension)
+        services.submit_review(
+            organization=other_organization,
+            actor=make_owner(other_organization),
+            extension=extension,
+            rating=4,
+        )
+
+    with django_assert_max_num_queries(6):
+        extensions = developer_client.get(reverse("api:publisher-extension-list"))
+    with django_assert_max_num_queries(6):
+        reviews = developer_client.get(reverse("api:publisher-review-list"))
+
+    assert len(extensions.json()["results"]) == 4
+    assert len(reviews.json()["results"]) == 4
+
+
+def make_owner(organization):
+    from tests.factories.accounts import MembershipFactory
+
+    membership = MembershipFactory(organization=organization, role="owner")
+    return membership.user
