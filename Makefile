@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway
+.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,12 @@ var:
 run: install var
 	$(MANAGE) migrate --no-input
 	$(MANAGE) seed_demo
+	$(MANAGE) seed_marketplace_demo
 	$(BIN)/honcho start -f Procfile.dev
 
 seed: install var
 	$(MANAGE) seed_demo
+	$(MANAGE) seed_marketplace_demo
 
 ## test: lint, types, migrations and schema checks, then the whole suite (PostgreSQL/Redis when their URLs are set).
 test: install-dev var lint typecheck migrations-check browser
@@ -61,6 +63,10 @@ schema: install-dev
 bench-gateway: install-dev
 	$(PY) bench/gateway.py
 
+## bench-marketplace: catalog search p50/p95 at 100,000 extensions and the list endpoint's queries per request.
+bench-marketplace: install-dev
+	$(PY) bench/marketplace_search.py
+
 requirements: install-dev
 	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/base.txt requirements/base.in
 	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/dev.txt requirements/dev.in
@@ -70,7 +76,7 @@ clean:
 	rm -rf var/celery var/staticfiles
 
 ## bench: print every benchmark's figures against a baseline measured in the same run.
-bench: bench-connectors bench-sync bench-gateway
+bench: bench-connectors bench-sync bench-gateway bench-marketplace
 
 bench-connectors: install var
 	$(PY) bench/connectors_transport.py

@@ -152,7 +152,7 @@ def throughput(records: int, changes: int) -> None:
         echo_seconds = time.perf_counter() - started
         assert echo is not None
 
-        changed = random.Random(7).sample(sorted(left.issues), changes)  # noqa: S311 - a fixed sample, not a secret
+        changed = random.Random(7).sample(sorted(left.issues), changes)
         # Each edit at its own second on GitHub's clock, as edits made by people arrive (the connectors'
         # watermark cursor tells apart at most 500 records changed within the same second).
         moment = datetime.now(tz=UTC)

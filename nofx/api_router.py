@@ -20,6 +20,7 @@ from apps.gateway.api.views import (
     UsageDayViewSet,
     UsageRecordViewSet,
 )
+from apps.marketplace.api import views as marketplace
 from apps.security.api.views import AuditEventViewSet
 from apps.sync.api.views import (
     ConflictViewSet,
@@ -50,6 +51,17 @@ router.register("client-certificates", ClientCertificateViewSet, basename="clien
 router.register("certificate-authorities", CertificateAuthorityViewSet, basename="certificate-authority")
 router.register("usage-records", UsageRecordViewSet, basename="usage-record")
 router.register("usage-days", UsageDayViewSet, basename="usage-day")
+# Marketplace: the public catalog, publishing, installations and reviews.
+router.register("extensions", marketplace.ExtensionViewSet, basename="extension")
+router.register("extension-versions", marketplace.ExtensionVersionViewSet, basename="extension-version")
+router.register("extension-categories", marketplace.CategoryViewSet, basename="extension-category")
+router.register("publishers", marketplace.PublisherViewSet, basename="publisher")
+router.register("publisher-versions", marketplace.PublisherVersionViewSet, basename="publisher-version")
+router.register("publisher-extensions", marketplace.PublisherExtensionViewSet, basename="publisher-extension")
+router.register("publisher-reviews", marketplace.PublisherReviewViewSet, basename="publisher-review")
+router.register("installations", marketplace.InstallationViewSet, basename="installation")
+router.register("reviews", marketplace.ReviewViewSet, basename="review")
+router.register("review-reports", marketplace.ReviewReportViewSet, basename="review-report")
 
 app_name = "api"
 urlpatterns = [
@@ -60,5 +72,9 @@ urlpatterns = [
         ConnectorActionView.as_view(),
         name="connector-action-invoke",
     ),
+    path("extension-manifest-schema/", marketplace.ManifestSchemaView.as_view(), name="extension-manifest-schema"),
+    path("extension-rules/", marketplace.RuleListView.as_view(), name="extension-rules"),
+    path("extension-signing-key/", marketplace.SigningKeyView.as_view(), name="extension-signing-key"),
+    path("extension-usage/", marketplace.UsageReportView.as_view(), name="extension-usage"),
     *router.urls,
 ]

@@ -19,10 +19,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from apps.accounts.models import Invitation, Membership, Organization, Team
 from apps.connectors.models import Connector, ConnectorManifest, NotificationRoute, WebhookDelivery
 from apps.gateway.models import ApiClient, ApiKey, CertificateAuthority, ClientCertificate, UsageDay, UsageRecord
+from apps.marketplace.models import Extension, ExtensionVersion, Installation, Publisher, Review, ReviewReport
 from apps.security.models import AuditEvent
 from apps.security.services import record_audit_event
 from apps.sync.models import Conflict, DataMovement, FailedRecord, IntegrationWorkflow, SyncRun
-from tests.factories.accounts import InvitationFactory, MembershipFactory, TeamFactory
+from tests.factories.accounts import InvitationFactory, MembershipFactory, OrganizationFactory, TeamFactory
 from tests.factories.connectors import (
     ConnectorFactory,
     ConnectorManifestFactory,
@@ -37,6 +38,7 @@ from tests.factories.gateway import (
     UsageDayFactory,
     UsageRecordFactory,
 )
+from tests.factories.marketplace import PublisherFactory, make_installation, publish_extension
 from tests.factories.sync import (
     ConflictFactory,
     DataMovementFactory,
@@ -44,6 +46,21 @@ from tests.factories.sync import (
     IntegrationWorkflowFactory,
     SyncRunFactory,
 )
+
+
+def _published_by(org: Organization) -> Extension:
+    publisher = Publisher.objects.filter(organization=org).first() or PublisherFactory(organization=org)
+    return publish_extension(publisher=publisher)
+
+
+def _review_by(org: Organization) -> Review:
+    extension = _published_by(org)
+    return Review.objects.create(organization=org, extension=extension, version=extension.latest_version, rating=3)
+
+
+def _report_by(org: Organization) -> ReviewReport:
+    return ReviewReport.objects.create(organization=org, review=_review_by(OrganizationFactory()), reason="spam")
+
 
 # How to make an object of each API-exposed model inside a given (foreign) organization.
 FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]] = {
@@ -67,6 +84,26 @@ FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]
     Conflict: lambda org: ConflictFactory(link__workflow=IntegrationWorkflowFactory(organization=org)),
     FailedRecord: lambda org: FailedRecordFactory(workflow=IntegrationWorkflowFactory(organization=org)),
     DataMovement: lambda org: DataMovementFactory(link__workflow=IntegrationWorkflowFactory(organization=org)),
+    Publisher: lambda org: PublisherFactory(organization=org),
+    # A publisher's extensions and versions: what the publishing endpoints show only to their publisher.
+    Extension: _published_by,
+    ExtensionVersion: lambda org: _published_by(org).latest_version,
+    Installation: lambda org: make_installation(organization=org, extension=_published_by(OrganizationFactory())),
+    # Reviews by the organization, of an extension it publishes itself (foreign on both sides).
+    Review: _review_by,
+    ReviewReport: _report_by,
+}
+# The public marketplace catalog belongs to no tenant: anyone may read published extensions, their versions
+# and reviews, so these routes are left out of the walk on purpose.
+PUBLIC_ROUTES = {
+    "api:extension-list",
+    "api:extension-detail",
+    "api:extension-versions",
+    "api:extension-reviews",
+    "api:extension-consent",
+    "api:extension-version-detail",
+    "api:extension-version-download",
+    "api:extension-category-list",
 }
 # URL keyword arguments other than `pk`, and the model whose id they carry.
 KWARG_MODELS: dict[str, type[models.Model]] = {"membership_id": Membership}
@@ -116,8 +153,12 @@ def api_routes() -> list[Route]:
     return routes
 
 
-DETAIL_ROUTES = [r for r in api_routes() if r.kwargs]
-LIST_ROUTES = [r for r in api_routes() if not r.kwargs and r.name.endswith("-list") and "GET" in r.methods]
+DETAIL_ROUTES = [r for r in api_routes() if r.kwargs and r.name not in PUBLIC_ROUTES]
+LIST_ROUTES = [
+    r
+    for r in api_routes()
+    if not r.kwargs and r.name.endswith("-list") and "GET" in r.methods and r.name not in PUBLIC_ROUTES
+]
 
 
 def test_the_walk_finds_the_api():

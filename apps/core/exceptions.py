@@ -5,17 +5,28 @@ Adapters translate them: the API into problem+json (422 or 409), forms into erro
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BusinessRuleViolation(Exception):
     """The request is understood but a rule of the domain refuses it."""
 
     status_code = 422
 
-    def __init__(self, message: str, *, code: str = "rule_violation", field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "rule_violation",
+        field: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.field = field
+        # Several problems at once (e.g. every invalid configuration field): `{field, message, code}` each.
+        self.errors = errors
 
 
 class Conflict(BusinessRuleViolation):

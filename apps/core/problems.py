@@ -110,8 +110,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, BusinessRuleViolation):
-        # A rule may refuse several fields at once (e.g. a connector's configuration): it lists them in `errors`.
-        rule_errors: list[dict[str, Any]] = getattr(exc, "errors", None) or [
+        rule_errors: list[dict[str, Any]] = exc.errors or [
             {"field": exc.field, "message": exc.message, "code": exc.code}
         ]
         exc = Problem(status_code=exc.status_code, code=exc.code, detail=exc.message, errors=rule_errors)

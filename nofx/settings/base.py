@@ -253,11 +253,12 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
-        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the audit "
-        "log, connectors, integration workflows and the API gateway's clients, keys and usage. Every error is "
-        "an RFC 9457 problem document (`application/problem+json`). API clients authenticate with an API key "
-        "or a client certificate; their calls are rate-limited (`RateLimit-Limit`, `RateLimit-Remaining`, "
-        "`RateLimit-Reset`, and `Retry-After` on 429) and a POST may carry an `Idempotency-Key`."
+        "The REST API of the NOFX Control Plane: organizations and access, the audit log, connectors, "
+        "integration workflows, the API gateway, the extension marketplace, regions, security and compliance. "
+        "Every error is an RFC 9457 problem document (`application/problem+json`). API clients authenticate "
+        "with an API key, an OAuth2 token or a client certificate; their calls are rate-limited "
+        "(`RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`, and `Retry-After` on 429) and a POST may "
+        "carry an `Idempotency-Key`."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
@@ -280,6 +281,11 @@ SPECTACULAR_SETTINGS = {
         "FailedRecordStatusEnum": "apps.sync.models.FailedRecordStatus",
         "WorkflowDirectionEnum": "apps.sync.models.Direction",
         "MovementDirectionEnum": "apps.sync.models.MovementDirection",
+        "VersionStatusEnum": "apps.marketplace.models.VersionStatus",
+        "InstallationStatusEnum": "apps.marketplace.models.InstallationStatus",
+        "ReviewStatusEnum": "apps.marketplace.models.ReviewStatus",
+        "ReviewReportStatusEnum": "apps.marketplace.models.ReportStatus",
+        "VerificationEnum": "apps.marketplace.models.VerificationState",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
@@ -304,6 +310,10 @@ SPECTACULAR_SETTINGS = {
                 "and the data-movement trail."
             ),
         },
+        {"name": "catalog", "description": "The public marketplace: search, extension pages, versions, downloads."},
+        {"name": "publishing", "description": "Publishers upload versions, follow the pipeline, see analytics."},
+        {"name": "installations", "description": "Extensions installed in your organization, and consent."},
+        {"name": "reviews", "description": "Your organization's reviews of extensions, and reports."},
     ],
 }
 
@@ -361,6 +371,17 @@ CELERY_BEAT_SCHEDULE = {
     "prune-connector-history-daily": {
         "task": "apps.connectors.tasks.prune_connector_history_task",
         "schedule": crontab(hour=3, minute=17),
+    "marketplace-deliver-due-webhooks": {
+        "task": "apps.marketplace.tasks.deliver_due_webhooks_task",
+        "schedule": timedelta(minutes=1),
+    },
+    "marketplace-refresh-rankings-daily": {
+        "task": "apps.marketplace.tasks.refresh_catalog_rankings_task",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "marketplace-rescan-stale-versions-daily": {
+        "task": "apps.marketplace.tasks.rescan_published_versions_task",
+        "schedule": crontab(hour=4, minute=23),
     },
 }
 
@@ -412,6 +433,21 @@ GATEWAY_HAMMERING_THRESHOLD = env.int("GATEWAY_HAMMERING_THRESHOLD", default=120
 GATEWAY_HAMMERING_WINDOW_SECONDS = 60
 # Raw usage records are kept this long; the daily roll-up is kept for good.
 GATEWAY_USAGE_RETENTION_DAYS = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=35)
+
+# -- Marketplace --------------------------------------------------------------------------------------
+
+# PEM (PKCS#8) Ed25519 private key that signs every certified package. Production reads it from the
+# environment; local development generates one under var/secrets; the test suite makes one per run.
+MARKETPLACE_SIGNING_KEY = env("MARKETPLACE_SIGNING_KEY", default="").replace("\\n", "\n")
+# Who may install paid plans: billing replaces this dotted path with its own entitlement check.
+MARKETPLACE_ENTITLEMENT_CHECK = env(
+    "MARKETPLACE_ENTITLEMENT_CHECK", default="apps.marketplace.entitlements.free_plans_only"
+)
+# Organizations may review an extension while it is installed and this long after uninstalling it.
+MARKETPLACE_REVIEW_WINDOW = timedelta(days=env.int("MARKETPLACE_REVIEW_WINDOW_DAYS", default=90))
+# Signed webhooks to extensions are retried with backoff for this long, then given up.
+MARKETPLACE_WEBHOOK_RETRY_WINDOW = timedelta(days=3)
+MARKETPLACE_MAX_PACKAGE_BYTES = env.int("MARKETPLACE_MAX_PACKAGE_BYTES", default=20 * 1024 * 1024)
 
 # -- Operations ---------------------------------------------------------------------------------------
 

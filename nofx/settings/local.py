@@ -5,8 +5,10 @@ from secrets import token_urlsafe
 
 from cryptography.fernet import Fernet
 
+from apps.marketplace.signing import generate_private_key_pem
+
 from .base import *  # noqa: F403
-from .base import STORAGES, VAR_DIR, env
+from .base import MARKETPLACE_SIGNING_KEY, STORAGES, VAR_DIR, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
@@ -25,6 +27,9 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or _local_secret("django-secre
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
     _local_secret("field-encryption-key", lambda: Fernet.generate_key().decode())
 ]
+MARKETPLACE_SIGNING_KEY = MARKETPLACE_SIGNING_KEY or _local_secret(
+    "marketplace-signing-key.pem", generate_private_key_pem
+)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 LOG_FORMAT = env("LOG_FORMAT", default="plain")

@@ -3,13 +3,15 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, FIELD_ENCRYPTION_KEYS, REDIS_URL, SECRET_KEY, env
+from .base import DATABASES, FIELD_ENCRYPTION_KEYS, MARKETPLACE_SIGNING_KEY, REDIS_URL, SECRET_KEY, env
 
 DEBUG = False
 if not SECRET_KEY:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production.")
 if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set in production.")
+if not MARKETPLACE_SIGNING_KEY:
+    raise ImproperlyConfigured("MARKETPLACE_SIGNING_KEY (an Ed25519 PEM private key) must be set in production.")
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Production runs on PostgreSQL: set DATABASE_URL.")
 if not REDIS_URL:

@@ -4,6 +4,8 @@ import os
 
 from cryptography.fernet import Fernet
 
+from apps.marketplace.signing import generate_private_key_pem
+
 from .base import *  # noqa: F403
 from .base import CACHES, INSTALLED_APPS, STORAGES, TEMPLATES, env
 
@@ -15,6 +17,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 # Fresh Fernet keys for every run: nothing encrypted by the suite outlives it.
 FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
+# A fresh package-signing key for every run.
+MARKETPLACE_SIGNING_KEY = generate_private_key_pem()
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
