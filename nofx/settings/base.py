@@ -371,6 +371,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-connector-history-daily": {
         "task": "apps.connectors.tasks.prune_connector_history_task",
         "schedule": crontab(hour=3, minute=17),
+    },
     "marketplace-deliver-due-webhooks": {
         "task": "apps.marketplace.tasks.deliver_due_webhooks_task",
         "schedule": timedelta(minutes=1),
