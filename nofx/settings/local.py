@@ -25,6 +25,10 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or _local_secret("django-secre
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
     _local_secret("field-encryption-key", lambda: Fernet.generate_key().decode())
 ]
+# Every region run from this checkout (scripts/region-up.sh) shares this secret, so they can replicate.
+REGION_REPLICATION_SECRETS = env.list("NOFX_REGION_REPLICATION_SECRETS", default=[]) or [
+    _local_secret("region-replication-secret", lambda: token_urlsafe(32))
+]
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 LOG_FORMAT = env("LOG_FORMAT", default="plain")

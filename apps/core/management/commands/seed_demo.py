@@ -1,7 +1,7 @@
 """`manage.py seed_demo`: the demo tenants that `make run` serves.
 
-Organizations, nested teams, one member of every role per organization, a pending invitation and a
-staff operator for the admin, all written through the accounts services so the audit log records them
+The five demo regions, organizations, nested teams, one member of every role per organization, a pending
+invitation and a staff operator for the admin, all written through the accounts services so the audit log records them
 as it would record real work.
 
 Running it again creates only what is missing and never changes a password. Passwords are made with
@@ -29,6 +29,7 @@ from django.db import transaction
 from apps.accounts import services
 from apps.accounts.models import Invitation, Membership, Organization, Team, User
 from apps.accounts.roles import Role
+from apps.regions.demo import seed_demo_regions
 
 # No look-alike characters, so a password read off the terminal can be typed back.
 PASSWORD_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in "0O1lI")
@@ -98,8 +99,9 @@ DEMO_ORGANIZATIONS = (
     ),
     DemoOrganization(
         slug="initech",
-        name="Initech Asia Pacific",
-        home_region_code="ap-southeast",
+        name="Initech",
+        # The demo runs two of its five regions (us-east and eu-west); organizations live in running ones.
+        home_region_code="us-east",
         email_domain="initech.example",
         people=(
             DemoPerson(Role.OWNER, "Kenji Sato"),
@@ -207,6 +209,8 @@ class Command(BaseCommand):
         self.invitation_note = ""
 
         with transaction.atomic():
+            # Regions first: an organization can only be homed in an active region.
+            seed_demo_regions()
             self._seed_staff_operator()
             for spec in DEMO_ORGANIZATIONS:
                 self._seed_organization(spec)
