@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.accounts.api.views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TeamViewSet
+from apps.regions.api.views import RegionViewSet
 from apps.security.api.views import AuditEventViewSet
 
 router = SimpleRouter()
@@ -12,6 +13,7 @@ router.register("memberships", MembershipViewSet, basename="membership")
 router.register("teams", TeamViewSet, basename="team")
 router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("regions", RegionViewSet, basename="region")
 
 app_name = "api"
 urlpatterns = [

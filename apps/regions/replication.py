@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -317,11 +318,12 @@ def apply_batch(*, origin_region: str, messages: list[dict[str, Any]]) -> ApplyR
 
     report = ApplyReport()
     with transaction.atomic():
-        for message in messages:
-            if message["kind"] == REGION_KIND:
-                changed = _apply_region(message)
-            else:
-                changed = _apply_entry(message)
+        for index, message in enumerate(messages):
+            try:
+                changed = _apply_region(message) if message["kind"] == REGION_KIND else _apply_entry(message)
+            except ValidationError as exc:
+                # Raised inside the transaction: nothing of the batch is applied.
+                raise MalformedBatch(f"messages[{index}] is invalid: {'; '.join(exc.messages)}") from None
             if changed:
                 report.applied += 1
             else:
@@ -376,6 +378,6 @@ def _apply_region(message: dict[str, Any]) -> bool:
     if not isinstance(region.certifications, list):
         region.certifications = []
     region.directory_version = message["version"]
-    region.full_clean(exclude=["replication_url"] if not region.replication_url else None)
+    region.full_clean()
     region.save()
     return True

@@ -251,8 +251,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
-        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations and the "
-        "audit log. Every error is an RFC 9457 problem document (`application/problem+json`)."
+        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the "
+        "audit log and the deployment regions. Every error is an RFC 9457 problem document "
+        "(`application/problem+json`)."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
@@ -264,6 +265,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.accounts.roles.Role",
+        # Keeps the invitation status enum's published name now that regions have a `status` too.
+        "StatusEnum": "apps.accounts.models.InvitationStatus",
+        "RegionStatusEnum": "apps.regions.models.RegionStatus",
+        "ResidencyEffectEnum": "apps.regions.models.RuleEffect",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
@@ -272,6 +277,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "teams", "description": "Nested teams inside the organization."},
         {"name": "invitations", "description": "Invitations to join the organization."},
         {"name": "audit", "description": "The organization's tamper-evident audit log (read-only)."},
+        {"name": "regions", "description": "Deployment regions an organization can be homed in."},
     ],
 }
 

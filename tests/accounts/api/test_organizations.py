@@ -1,8 +1,8 @@
 import pytest
 
 from apps.accounts.models import Membership, Organization
-from apps.security.models import AuditEvent
 from apps.regions.models import DirectoryEntry, RegionStatus
+from apps.security.models import AuditEvent
 from tests.factories.accounts import OrganizationFactory
 from tests.factories.regions import RegionFactory
 
