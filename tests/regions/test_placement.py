@@ -41,9 +41,13 @@ def test_creating_an_organization_publishes_its_home_region_for_every_peer(regio
 
 def test_the_placement_rolls_back_with_the_organization(regions, user):
     # when the transaction that creates the organization fails later on
-    with pytest.raises(RuntimeError), transaction.atomic():
-        create_organization(name="Doomed", owner=user, home_region_code="eu-west")
-        raise RuntimeError("a later step failed")
+    def create_then_fail() -> None:
+        with transaction.atomic():
+            create_organization(name="Doomed", owner=user, home_region_code="eu-west")
+            raise RuntimeError("a later step failed")
+
+    with pytest.raises(RuntimeError):
+        create_then_fail()
     # then neither the organization nor its directory entry nor its outbox message exists
     assert not Organization.objects.filter(slug="doomed").exists()
     assert not DirectoryEntry.objects.filter(slug="doomed").exists()

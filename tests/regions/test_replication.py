@@ -234,6 +234,10 @@ def test_the_inbox_refuses_an_unsigned_batch_without_applying_it(client):
     assert not DirectoryEntry.objects.exists()
 
 
+def _one(message: str) -> bytes:
+    return b'{"origin_region": "eu-west", "messages": [' + message.encode() + b"]}"
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -241,13 +245,15 @@ def test_the_inbox_refuses_an_unsigned_batch_without_applying_it(client):
         b"[]",
         b'{"messages": []}',
         b'{"origin_region": "eu-west", "messages": {}}',
-        b'{"origin_region": "eu-west", "messages": [1]}',
-        b'{"origin_region": "eu-west", "messages": [{"kind": "gossip", "key": "1", "version": 1, "payload": {}}]}',
-        b'{"origin_region": "eu-west", "messages": [{"kind": "organization", "key": "", "version": 1, "payload": {}}]}',
-        b'{"origin_region": "eu-west", "messages": [{"kind": "organization", "key": "1", "version": "1", "payload": {}}]}',
-        b'{"origin_region": "eu-west", "messages": [{"kind": "organization", "key": "1", "version": 1, "payload": []}]}',
-        b'{"origin_region": "eu-west", "messages": [{"kind": "region", "key": "eu-west", "version": 1,'
-        b' "payload": {"name": "EU", "public_url": "not a url"}}]}',
+        _one("1"),
+        _one('{"kind": "gossip", "key": "1", "version": 1, "payload": {}}'),
+        _one('{"kind": "organization", "key": "", "version": 1, "payload": {}}'),
+        _one('{"kind": "organization", "key": "1", "version": "1", "payload": {}}'),
+        _one('{"kind": "organization", "key": "1", "version": true, "payload": {}}'),
+        _one('{"kind": "organization", "key": "1", "version": 1, "payload": []}'),
+        _one(
+            '{"kind": "region", "key": "eu-west", "version": 1, "payload": {"name": "EU", "public_url": "not a url"}}'
+        ),
     ],
 )
 def test_the_inbox_refuses_a_malformed_batch_without_applying_any_of_it(client, body):
