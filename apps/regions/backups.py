@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 from django.db import connection, connections, transaction
+from django.db.utils import load_backend
 from django.utils import timezone
 
 from apps.regions.models import BackupRecord, BackupStatus, DrillKind, DrillRecord
@@ -266,7 +267,11 @@ def run_restore_drill(
             alias_settings.update(HOST=params.get("host") or "", PORT=str(params.get("port") or ""))
         alias_settings["TEST"] = {**alias_settings.get("TEST", {}), "NAME": scratch}
         write(f"  restored into {scratch}")
-        connections.settings[SCRATCH_ALIAS] = alias_settings
+        # Registered for this thread only (not in settings): the ORM reads the restored copy through it, and
+        # nothing else in the process can pick it up by accident.
+        connections[SCRATCH_ALIAS] = load_backend(alias_settings["ENGINE"]).DatabaseWrapper(
+            alias_settings, alias=SCRATCH_ALIAS
+        )
         try:
             problems += _compare_counts(backup.row_counts, details)
             write(f"  row counts: {details['tables_checked']} tables, {len(problems)} mismatches")
@@ -282,7 +287,6 @@ def run_restore_drill(
         finally:
             connections[SCRATCH_ALIAS].close()
             del connections[SCRATCH_ALIAS]
-            del connections.settings[SCRATCH_ALIAS]
     except BackupError as exc:
         problems.append(str(exc))
     rto = time.monotonic() - clock

@@ -279,8 +279,10 @@ def fail_back(
     used = proc.step(
         f"Rebuild the former primary as a standby of {interim.label} (pg_rewind; a fresh base backup if it cannot)",
         [
+            _psql(interim, "CHECKPOINT"),
             pg.command_line(pg.rewind_args(original, interim, name)),
-            pg.command_line(pg.basebackup_args(original, interim, name)),
+            "if pg_rewind cannot: empty the data directory, then "
+            + pg.command_line(pg.basebackup_args(original, interim, name)),
         ],
         lambda: pg.rebuild_as_standby(original, source=interim, application_name=name, method=method),
     )
@@ -351,6 +353,7 @@ def fail_back(
     proc.step(
         f"Rebuild {interim.label} as the standby again",
         [
+            _psql(original, "CHECKPOINT"),
             pg.command_line(pg.rewind_args(interim, original, name)),
             pg.command_line(pg.start_args(interim)),
         ],

@@ -96,6 +96,11 @@ def query_one(endpoint: Endpoint, sql: str, params: tuple[Any, ...] = ()) -> Any
     return row[0] if row else None
 
 
+def execute(endpoint: Endpoint, sql: str) -> None:
+    with connect(endpoint) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
 def is_reachable(endpoint: Endpoint) -> bool:
     try:
         query_one(endpoint, "SELECT 1")
@@ -259,6 +264,9 @@ def rebuild_as_standby(target: Endpoint, *, source: Endpoint, application_name: 
     cannot rewind, "auto" falls back to a base backup.
     """
     data = _needs_data_directory(target)
+    # A freshly promoted server records its new timeline in pg_control only at its next checkpoint; without
+    # one, pg_rewind believes both servers are still on the old timeline and rewinds nothing.
+    execute(source, "CHECKPOINT")
     if method in ("auto", "rewind"):
         try:
             run_tool(rewind_args(target, source, application_name), timeout=600)
