@@ -98,7 +98,7 @@ def query_one(endpoint: Endpoint, sql: str, params: tuple[Any, ...] = ()) -> Any
 
 def execute(endpoint: Endpoint, sql: str) -> None:
     with connect(endpoint) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 def is_reachable(endpoint: Endpoint) -> bool:

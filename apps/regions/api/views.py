@@ -3,15 +3,19 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
+from rest_framework.pagination import CursorPagination
 
-from apps.core.pagination import CreatedCursorPagination
 from apps.regions.api.filters import RegionFilterSet
 from apps.regions.api.serializers import RegionSerializer
 from apps.regions.models import Region, ResidencyRule
 
 
-class RegionPagination(CreatedCursorPagination):
-    ordering = ("code",)
+class RegionPagination(CursorPagination):
+    """A handful of rows, in code order."""
+
+    ordering = "code"
+    page_size_query_param = "page_size"
+    max_page_size = 200
 
 
 @extend_schema(tags=["regions"])
