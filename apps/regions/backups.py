@@ -183,6 +183,9 @@ def _dump_postgres(target: Path) -> tuple[datetime, dict[str, int]]:
 
 
 def _copy_sqlite(target: Path) -> tuple[datetime, dict[str, int]]:
+    if connection.in_atomic_block:
+        # SQLite's backup API waits for the write lock this very connection holds: it would wait forever.
+        raise BackupError("A SQLite backup cannot run inside a transaction.")
     connection.ensure_connection()
     source = connection.connection
     as_of = timezone.now()

@@ -1,6 +1,16 @@
 import factory
+from django.utils import timezone
 
-from apps.regions.models import DirectoryEntry, DirectoryKind, Region, RegionStatus, ResidencyRule, RuleEffect
+from apps.regions.models import (
+    BackupRecord,
+    BackupStatus,
+    DirectoryEntry,
+    DirectoryKind,
+    Region,
+    RegionStatus,
+    ResidencyRule,
+    RuleEffect,
+)
 
 
 class RegionFactory(factory.django.DjangoModelFactory[Region]):
@@ -35,3 +45,19 @@ class DirectoryEntryFactory(factory.django.DjangoModelFactory[DirectoryEntry]):
     region_code = "eu-west"
     version = 1
     origin_region_code = "eu-west"
+
+
+class BackupRecordFactory(factory.django.DjangoModelFactory[BackupRecord]):
+    class Meta:
+        model = BackupRecord
+
+    region_code = "us-east"
+    method = "pg_dump"
+    status = BackupStatus.SUCCEEDED
+    location = "us-east"
+    file_name = factory.Sequence(lambda n: f"us-east-{n}.dump")
+    size_bytes = 1024
+    sha256 = "0" * 64
+    started_at = factory.LazyFunction(timezone.now)
+    finished_at = factory.LazyFunction(timezone.now)
+    data_as_of = factory.LazyFunction(timezone.now)
