@@ -283,7 +283,8 @@ SPECTACULAR_SETTINGS = {
 
 # -- Celery ---------------------------------------------------------------------------------------------
 
-CELERY_BROKER_DIR = VAR_DIR / "celery"
+# Each local region (scripts/region-up.sh) keeps its own queue folders, so no worker runs another region's tasks.
+CELERY_BROKER_DIR = Path(env("NOFX_CELERY_DIR", default=str(VAR_DIR / "celery")))
 if REDIS_URL:
     CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -19,13 +20,16 @@ class Command(BaseCommand):
         parser.add_argument("--standby", help="host:port/dbname")
         parser.add_argument("--standby-data-dir", default="")
         parser.add_argument("--synchronous", action="store_true", help="Commits wait for the standby.")
+        parser.add_argument(
+            "--if-missing", action="store_true", help="Write only when there is no record yet (never after a failover)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["endpoint_file"] or settings.DATABASE_ENDPOINT_FILE
         if not path:
             raise CommandError("Give --endpoint-file or set NOFX_DATABASE_ENDPOINT_FILE.")
         try:
-            if options["primary"]:
+            if options["primary"] and not (options["if_missing"] and Path(path).exists()):
                 standby = (
                     Endpoint.parse(options["standby"], data_directory=options["standby_data_dir"])
                     if options["standby"]
