@@ -12,11 +12,13 @@ import ipaddress
 import socket
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
 TIMEOUT_SECONDS = 10.0
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 
 class PeerUnreachable(Exception):
@@ -36,8 +38,16 @@ def _refuse_private(host: str, port: int) -> None:
             raise PeerUnreachable(f"{host} resolves to a private address ({address}), which is refused")
 
 
-def post_to_peer_region(*, url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOUT_SECONDS) -> int:
-    """POST `body` as JSON to a peer region; return the 2xx status or raise PeerUnreachable."""
+@dataclass(frozen=True)
+class PeerResponse:
+    status: int
+    body: bytes
+
+
+def post_to_peer_region(
+    *, url: str, body: bytes, headers: dict[str, str], timeout: float = TIMEOUT_SECONDS
+) -> PeerResponse:
+    """POST `body` as JSON to a peer region; return its 2xx answer or raise PeerUnreachable."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise PeerUnreachable(f"not an http(s) URL: {url!r}")
@@ -47,8 +57,11 @@ def post_to_peer_region(*, url: str, body: bytes, headers: dict[str, str], timeo
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return int(response.status)
+            return PeerResponse(status=int(response.status), body=response.read(MAX_RESPONSE_BYTES))
     except urllib.error.HTTPError as exc:
-        raise PeerUnreachable(f"{url} answered {exc.code}") from None
+        detail = exc.read(2000).decode(errors="replace").strip()
+        raise PeerUnreachable(
+            f"{url} answered {exc.code}: {detail}" if detail else f"{url} answered {exc.code}"
+        ) from None
     except (urllib.error.URLError, OSError) as exc:
         raise PeerUnreachable(f"{url} is unreachable: {exc}") from None

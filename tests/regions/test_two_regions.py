@@ -2,8 +2,8 @@
 
 us-east and eu-west each run gunicorn with their own NOFX_REGION, SITE_URL, port and database. The test
 creates an organization in eu-west through its API, delivers eu-west's outbox to us-east over HTTP, and then
-shows us-east sending that organization's pages and API calls to eu-west, and eu-west refusing to let the
-organization's data go to a US location.
+shows us-east sending that organization's pages and API calls to eu-west, eu-west refusing to let the
+organization's data go to a US location, and an organization of us-east moving to eu-west.
 """
 
 from __future__ import annotations
@@ -47,13 +47,14 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@dataclass
+@dataclass(eq=False)
 class RegionProcess:
     code: str
     dbname: str
     port: int
     env: dict[str, str]
     server: subprocess.Popen[bytes] | None = None
+    person: tuple[str, str] = ("", "")
 
     @property
     def url(self) -> str:
@@ -163,16 +164,26 @@ def two_regions() -> Iterator[tuple[RegionProcess, RegionProcess]]:
         _checked(us.manage("migrate", "--no-input"))
         with psycopg.connect(dbname="postgres", autocommit=True, **_server()) as admin:  # type: ignore[arg-type]
             admin.execute(f'CREATE DATABASE "{eu.dbname}" TEMPLATE "{us.dbname}"')
-        # Each region registers both (their own database each); the four commands run side by side.
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            registrations = [
-                pool.submit(region.manage, "register_region", code, "--name", code.upper(), "--public-url", other.url,
-                            "--status", "active")
-                for region in (us, eu)
-                for code, other in (("us-east", us), ("eu-west", eu))
-            ]  # fmt: skip
-            for registration in registrations:
-                _checked(registration.result())
+        # Each region registers both regions and its first person in its own database, and eu-west gets its
+        # GDPR rule: one process per region (Django's start-up is the slow part), the two side by side.
+        password = secrets.token_urlsafe(16)
+        for region, person in ((us, "olivia@acme.example"), (eu, "greta@globex.example")):
+            region.env["DJANGO_SUPERUSER_PASSWORD"] = password
+            region.person = (person, password)
+        setups = {
+            region: [
+                *(["register_region", code, "--name", code.upper(), "--public-url", other.url, "--status", "active"]
+                  for code, other in (("us-east", us), ("eu-west", eu))),
+                ["createsuperuser", "--no-input", "--email", region.person[0]],
+            ]
+            for region in (us, eu)
+        }  # fmt: skip
+        setups[eu].append(["add_residency_rule", "eu-west", "allow", "eu-*", "--reason", "GDPR: EU/EEA only"])
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            script = "from django.core.management import call_command as c\n{}"
+            calls = {r: script.format("\n".join(f"c(*{args!r})" for args in setups[r])) for r in (us, eu)}
+            for result in pool.map(lambda r: r.manage("shell", "--no-imports", "-c", calls[r]), (us, eu)):
+                _checked(result)
         for region in (us, eu):
             region.start()
         for region in (us, eu):
@@ -201,14 +212,9 @@ def _signed_in_opener(region: RegionProcess, email: str, password: str) -> tuple
 
 def test_two_regions_replicate_the_directory_redirect_foreign_organizations_and_enforce_residency():
     with two_regions() as (us, eu):
-        # given a person and a GDPR rule in eu-west
-        password = secrets.token_urlsafe(16)
-        eu.env["DJANGO_SUPERUSER_PASSWORD"] = password
-        _checked(eu.manage("createsuperuser", "--no-input", "--email", "greta@globex.example"))
-        _checked(eu.manage("add_residency_rule", "eu-west", "allow", "eu-*", "--reason", "GDPR: EU/EEA only"))
-
-        # when she creates an organization homed in eu-west through eu-west's API
-        opener, csrf = _signed_in_opener(eu, "greta@globex.example", password)
+        # given a person in each region and a GDPR rule in eu-west (set up by two_regions())
+        # when the person in eu-west creates an organization homed there through eu-west's API
+        opener, csrf = _signed_in_opener(eu, *eu.person)
         create = urllib.request.Request(
             eu.url + "/api/v1/organizations/",
             data=json.dumps({"name": "Globex Europe", "home_region_code": "eu-west"}).encode(),
@@ -252,4 +258,27 @@ def test_two_regions_replicate_the_directory_redirect_foreign_organizations_and_
         assert eu.query(
             "SELECT data->>'destination_location' FROM security_auditevent WHERE action = 'regions.residency_refused'"
         ) == [("us-east",)]
-        assert "Allowed" in _checked(eu.manage("check_residency", slug, "eu-central"))
+        # and so is moving the organization to us-east
+        move = eu.manage("move_organization", slug, "us-east")
+        assert move.returncode != 0
+        assert "GDPR" in move.stderr
+
+        # when an organization of us-east moves to eu-west
+        opener, csrf = _signed_in_opener(us, *us.person)
+        create = urllib.request.Request(
+            us.url + "/api/v1/organizations/",
+            data=json.dumps({"name": "Acme", "home_region_code": "us-east"}).encode(),
+            headers={"Content-Type": "application/json", "X-CSRFToken": csrf, "Referer": us.url},
+        )
+        with opener.open(create) as response:
+            acme = json.loads(response.read())
+        moved = _checked(us.manage("move_organization", acme["slug"], "eu-west"))
+
+        # then eu-west holds it, us-east no longer does and sends its requests to eu-west
+        assert "purged" in moved
+        assert eu.query(
+            "SELECT home_region_code, is_active FROM accounts_organization WHERE id = %s", (acme["id"],)
+        ) == [("eu-west", True)]
+        assert eu.query("SELECT count(*) FROM accounts_membership WHERE organization_id = %s", (acme["id"],)) == [(1,)]
+        assert us.query("SELECT count(*) FROM accounts_organization WHERE id = %s", (acme["id"],)) == [(0,)]
+        assert get(f"{us.url}/o/{acme['slug']}/").headers["location"] == f"{eu.url}/o/{acme['slug']}/"
