@@ -64,8 +64,8 @@ def _timed(check: Any) -> tuple[bool, float]:
     return error is None, (time.perf_counter() - started) * 1000
 
 
-def sample_health() -> RegionHealthSample:
-    """Measure this region now, keep the sample and publish it to the other regions."""
+def measure_health() -> RegionHealthSample:
+    """Measure this region now (an unsaved sample)."""
     database_ok, database_ms = _timed(core_health.check_database)
     broker_ok, _ = _timed(core_health.check_broker)
     try:
@@ -74,24 +74,30 @@ def sample_health() -> RegionHealthSample:
         lag_seconds, lag_bytes = None, None
     try:
         depth = queue_depth() if broker_ok else None
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - each broker client fails its own way; the figure is then unknown
         depth = None
     figures = traffic.summarise(minutes=5)
+    return RegionHealthSample(
+        region_code=local_region_code(),
+        sampled_at=timezone.now(),
+        database_ok=database_ok,
+        database_latency_ms=round(database_ms, 2),
+        replica_lag_seconds=lag_seconds,
+        replica_lag_bytes=lag_bytes,
+        broker_ok=broker_ok,
+        queue_depth=depth,
+        requests=figures.requests,
+        error_rate=figures.error_rate,
+        latency_p95_ms=None if figures.latency_p95_seconds is None else figures.latency_p95_seconds * 1000,
+        outbox_pending=pending_deliveries_count() if database_ok else 0,
+    )
+
+
+def sample_health() -> RegionHealthSample:
+    """Measure this region now, keep the sample and publish it to the other regions."""
+    sample = measure_health()
     with transaction.atomic():
-        sample = RegionHealthSample.objects.create(
-            region_code=local_region_code(),
-            sampled_at=timezone.now(),
-            database_ok=database_ok,
-            database_latency_ms=round(database_ms, 2),
-            replica_lag_seconds=lag_seconds,
-            replica_lag_bytes=lag_bytes,
-            broker_ok=broker_ok,
-            queue_depth=depth,
-            requests=figures.requests,
-            error_rate=figures.error_rate,
-            latency_p95_ms=None if figures.latency_p95_seconds is None else figures.latency_p95_seconds * 1000,
-            outbox_pending=pending_deliveries_count(),
-        )
+        sample.save()
         publish_directory_entry(
             kind=DirectoryKind.REGION_HEALTH,
             key=local_region_code(),

@@ -47,6 +47,7 @@ from apps.security.services import record_audit_event
 BUNDLE_FORMAT = 1
 IMPORT_PATH = "/regions/organization-imports/"
 OPEN_STATUSES = (MoveStatus.REQUESTED, MoveStatus.EXPORTED, MoveStatus.IMPORTED, MoveStatus.VERIFIED)
+ABANDONABLE = (*OPEN_STATUSES, MoveStatus.FAILED)
 
 
 class BundleEncoder(DjangoJSONEncoder):
@@ -325,6 +326,18 @@ def _delete(model: type[models.Model], rows: QuerySet[Any]) -> int:
             count += leaves.delete()[1].get(model._meta.label, 0)
         return count
     return rows.delete()[1].get(model._meta.label, 0)
+
+
+def abandon_organization_move(*, move: OrganizationMove, actor: Any = None) -> None:
+    """Give up a move that has not switched yet: the organization stays here and is unfrozen."""
+    if move.status in (MoveStatus.SWITCHED, MoveStatus.PURGED):
+        raise Conflict("The move has switched already; move the organization back from the target.", code="switched")
+    with transaction.atomic():
+        Organization.objects.filter(pk=move.organization_id).update(is_active=True, updated_at=timezone.now())
+        move.status = MoveStatus.FAILED
+        move.error = (move.error + "\n" if move.error else "") + "abandoned by an operator"
+        move.save(update_fields=["status", "error", "updated_at"])
+        _audit(move, "abandoned", actor)
 
 
 STEPS = (

@@ -168,3 +168,25 @@ def test_the_health_command_prints_the_sample(regions):
     call_command("sample_region_health", stdout=out)
 
     assert "database_ok: True" in out.getvalue()
+
+
+def test_the_alert_rules_only_use_metrics_this_app_exports():
+    import re
+    from pathlib import Path
+
+    import yaml
+    from django.conf import settings
+
+    from apps.regions.monitoring import RECOVERY_GAUGES, REGION_GAUGES
+
+    rules = yaml.safe_load((Path(settings.BASE_DIR) / "docker" / "prometheus" / "alerts.yml").read_text())
+    exported = {f"nofx_region_{name}" for name, _ in (*REGION_GAUGES, *RECOVERY_GAUGES)}
+    exported |= {"nofx_region_status", "nofx_residency_refusals_total"}
+    used = set()
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            used |= set(re.findall(r"\bnofx_[a-z_]+", rule["expr"]))
+            assert rule["annotations"]["runbook"].startswith("docs/runbooks/")
+            assert (Path(settings.BASE_DIR) / rule["annotations"]["runbook"]).exists()
+    assert used
+    assert used <= exported, f"alerts use metrics nobody exports: {sorted(used - exported)}"

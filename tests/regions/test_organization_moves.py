@@ -317,3 +317,54 @@ def test_the_move_command_dry_run_lists_the_steps(acme):
 
     assert "open a new move" in out.getvalue()
     assert not OrganizationMove.objects.exists()
+
+
+def test_an_abandoned_move_unfreezes_the_organization(acme):
+    move = moves.request_organization_move(organization=acme, target_region_code="eu-west", actor=None)
+    moves.export_organization(move=move)
+
+    moves.abandon_organization_move(move=move)
+
+    acme.refresh_from_db()
+    assert acme.is_active
+    assert acme.home_region_code == "us-east"
+    assert OrganizationMove.objects.get().status == MoveStatus.FAILED
+    assert AuditEvent.objects.filter(action="regions.organization_move_abandoned").exists()
+
+
+def test_a_switched_move_cannot_be_abandoned(acme, target):
+    move = moves.request_organization_move(organization=acme, target_region_code="eu-west", actor=None)
+    moves.export_organization(move=move)
+    _run_to(move, target, "switch")
+
+    with pytest.raises(Conflict, match="switched already"):
+        moves.abandon_organization_move(move=move)
+
+
+def test_an_evacuation_lists_the_organizations_it_would_move(acme):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("evacuate_region", "us-east", "--to", "eu-west", "--dry-run", stdout=out)
+
+    assert f"  {acme.slug}\n" in out.getvalue()
+    assert "1 organization(s)" in out.getvalue()
+    with pytest.raises(CommandError, match="run the evacuation in eu-west"):
+        call_command("evacuate_region", "eu-west", "--to", "us-east")
+
+
+def test_an_evacuation_stops_placements_and_reports_organizations_it_could_not_move(acme):
+    from django.core.management import CommandError, call_command
+
+    from apps.regions.models import Region
+
+    ResidencyRuleFactory(region=Region.objects.get(code="us-east"), effect=RuleEffect.DENY, location_pattern="eu-*")
+
+    with pytest.raises(CommandError, match="1 organization"):
+        call_command("evacuate_region", "us-east", "--to", "eu-west")
+
+    assert Region.objects.get(code="us-east").status == RegionStatus.DEGRADED
+    acme.refresh_from_db()
+    assert (acme.home_region_code, acme.is_active) == ("us-east", True)

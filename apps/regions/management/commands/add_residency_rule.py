@@ -17,6 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("location_pattern", help="e.g. 'eu-*' or 'us-east'")
         parser.add_argument("--reason", required=True, help="Shown in every refusal.")
         parser.add_argument("--organization", help="Only this organization (its slug).")
+        parser.add_argument("--dry-run", action="store_true", help="Say what rule would be added; add nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         region = Region.objects.filter(code=options["region"]).first()
@@ -27,6 +28,12 @@ class Command(BaseCommand):
             organization = Organization.objects.filter(slug=options["organization"]).first()
             if organization is None:
                 raise CommandError(f"No organization {options['organization']!r} in this region.")
+        if options["dry_run"]:
+            scope = f"organization {organization.slug}" if organization else f"every organization in {region.code}"
+            self.stdout.write(
+                f"Would add: {options['effect']} {options['location_pattern']} for {scope} ({options['reason']})."
+            )
+            return
         try:
             rule = add_residency_rule(
                 region=region,

@@ -23,13 +23,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--if-missing", action="store_true", help="Write only when there is no record yet (never after a failover)."
         )
+        parser.add_argument("--dry-run", action="store_true", help="Show the current record; write nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["endpoint_file"] or settings.DATABASE_ENDPOINT_FILE
         if not path:
             raise CommandError("Give --endpoint-file or set NOFX_DATABASE_ENDPOINT_FILE.")
         try:
-            if options["primary"] and not (options["if_missing"] and Path(path).exists()):
+            if options["dry_run"] and options["primary"]:
+                self.stdout.write(f"Would write {path}: primary {options['primary']}, standby {options['standby']}.")
+            elif options["primary"] and not (options["if_missing"] and Path(path).exists()):
                 standby = (
                     Endpoint.parse(options["standby"], data_directory=options["standby_data_dir"])
                     if options["standby"]

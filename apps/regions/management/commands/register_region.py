@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.core.exceptions import BusinessRuleViolation
-from apps.regions.models import RegionStatus
+from apps.regions.models import Region, RegionStatus
 from apps.regions.services import register_region
 
 
@@ -18,8 +18,13 @@ class Command(BaseCommand):
         parser.add_argument("--status", choices=RegionStatus.values)
         parser.add_argument("--certification", action="append", dest="certifications", help="Repeat for each.")
         parser.add_argument("--replication-url", help="Where peers deliver directory changes (default: public URL).")
+        parser.add_argument("--dry-run", action="store_true", help="Say what would be registered; change nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["dry_run"]:
+            known = "update" if Region.objects.filter(code=options["code"]).exists() else "register"
+            self.stdout.write(f"Would {known} {options['code']} at {options['public_url']} and replicate it to peers.")
+            return
         try:
             region = register_region(
                 code=options["code"],
