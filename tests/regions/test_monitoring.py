@@ -185,7 +185,7 @@ def test_the_alert_rules_only_use_metrics_this_app_exports():
     used = set()
     for group in rules["groups"]:
         for rule in group["rules"]:
-            used |= set(re.findall(r"\bnofx_[a-z_]+", rule["expr"]))
+            used |= set(re.findall(r"\bnofx_[a-z0-9_]+", rule["expr"]))
             assert rule["annotations"]["runbook"].startswith("docs/runbooks/")
             assert (Path(settings.BASE_DIR) / rule["annotations"]["runbook"]).exists()
     assert used
