@@ -133,6 +133,11 @@ def enqueue_change(*, kind: str, key: str, version: int, payload: dict[str, Any]
         origin_region_code=local_region_code(),
     )
     now = timezone.now()
+    # Messages carry whole states, so an older undelivered version of the same entry is worth nothing once this
+    # one exists: dropping it keeps the backlog to one message per entry and peer, however long a peer is away.
+    OutboxDelivery.objects.filter(
+        status=DeliveryStatus.PENDING, message__kind=kind, message__key=key, message__version__lt=version
+    ).delete()
     peers = Region.objects.exclude(code=local_region_code()).only("id")
     OutboxDelivery.objects.bulk_create(
         [OutboxDelivery(message=message, region=peer, next_attempt_at=now) for peer in peers]

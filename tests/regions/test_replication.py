@@ -451,3 +451,16 @@ def test_a_snapshot_queues_every_region_and_entry_for_one_peer(eu_west):
 
     assert queued == Region.objects.count() + DirectoryEntry.objects.count()
     assert OutboxDelivery.objects.filter(region=eu_west).count() == queued
+
+
+def test_a_newer_state_replaces_the_undelivered_older_one(eu_west, peer):
+    # given a peer that is away while an entry changes three times
+    for region in ("us-east", "eu-west", "eu-central"):
+        publish_directory_entry(kind="organization", key="org-1", slug="globex", region_code=region)
+    # then only the newest state is still owed to it
+    pending = OutboxDelivery.objects.filter(status=DeliveryStatus.PENDING).select_related("message")
+    assert [d.message.payload["region_code"] for d in pending] == ["eu-central"]
+    # and that is what it receives
+    replication.deliver_pending()
+    [(_, body)] = peer.received
+    assert [m["payload"]["region_code"] for m in json.loads(body)["messages"]] == ["eu-central"]
