@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core import serializers
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.db.models import QuerySet
@@ -374,7 +376,10 @@ def import_organization_bundle(bundle: dict[str, Any]) -> tuple[dict[str, int], 
         raise ImportRefused("Not an organization bundle this region understands.")
     if bundle.get("target_region") != local_region_code():
         raise ImportRefused(f"The bundle is for region {bundle.get('target_region')}, not {local_region_code()}.")
-    org_id = str(bundle.get("organization_id") or "")
+    try:
+        org_id = str(uuid.UUID(str(bundle.get("organization_id"))))
+    except ValueError:
+        raise ImportRefused("The bundle does not name the organization it holds.") from None
     tables: dict[str, list[dict[str, Any]]] = bundle["tables"]
     if Organization.objects.filter(pk=org_id).exists():
         raise ImportRefused("The organization exists here already.")
@@ -401,7 +406,7 @@ def import_organization_bundle(bundle: dict[str, Any]) -> tuple[dict[str, int], 
                 data={"organization_id": str(org_id), "from": bundle.get("source_region")},
             )
             return measure(org_id)
-    except (KeyError, TypeError, ValueError, serializers.base.DeserializationError) as exc:
+    except (KeyError, TypeError, ValueError, ValidationError, serializers.base.DeserializationError) as exc:
         raise ImportRefused(f"The bundle is malformed: {exc}") from None
 
 

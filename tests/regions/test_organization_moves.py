@@ -292,7 +292,15 @@ def test_the_target_refuses_an_organization_it_has_already(acme, client):
 
 @pytest.mark.parametrize(
     "bundle",
-    [b"nope", b"[]", b'{"format": 2, "tables": {}}', b'{"format": 1, "tables": {}, "target_region": "us-east"}'],
+    [
+        b"nope",
+        b"[]",
+        b'{"format": 2, "tables": {}}',
+        b'{"format": 1, "tables": {}, "target_region": "us-east"}',
+        b'{"format": 1, "tables": {}, "target_region": "eu-west", "organization_id": "not-a-uuid"}',
+        b'{"format": 1, "tables": {"accounts.organization": [{"pk": 1}]}, "target_region": "eu-west",'
+        b' "organization_id": "6f0c3a4e-1d2b-4c5d-8e9f-0a1b2c3d4e5f"}',
+    ],
 )
 def test_the_target_refuses_a_bundle_that_is_not_for_it(client, bundle):
     with override_settings(REGION_CODE="eu-west"):
@@ -368,3 +376,14 @@ def test_an_evacuation_stops_placements_and_reports_organizations_it_could_not_m
     assert Region.objects.get(code="us-east").status == RegionStatus.DEGRADED
     acme.refresh_from_db()
     assert (acme.home_region_code, acme.is_active) == ("us-east", True)
+
+
+def test_the_target_accepts_a_bundle_larger_than_djangos_upload_limit(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    bundle = json.dumps({"format": 1, "tables": {}, "target_region": "us-east", "padding": "x" * 4096}).encode()
+
+    response = _post_bundle(client, bundle)
+
+    # Read whole and signature-checked: refused for what it says (no organization), not for its size.
+    assert response.status_code == 422
+    assert "does not name the organization" in response.json()["detail"]
