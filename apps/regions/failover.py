@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from apps.regions import postgres_clusters as pg
@@ -61,7 +61,7 @@ class Procedure:
         started = time.monotonic()
         try:
             result = action()
-        except (pg.ClusterError, OSError) as exc:
+        except (pg.ClusterError, OSError, DatabaseError) as exc:
             raise FailoverError(f"step {number} ({title}) failed: {exc}") from exc
         seconds = round(time.monotonic() - started, 3)
         self.steps.append({"step": number, "title": title, "seconds": seconds})
