@@ -21,6 +21,7 @@ from apps.gateway.api.views import (
     UsageRecordViewSet,
 )
 from apps.marketplace.api import views as marketplace
+from apps.regions.api.views import RegionViewSet
 from apps.security.api.views import AuditEventViewSet
 from apps.sync.api.views import (
     ConflictViewSet,
@@ -62,6 +63,7 @@ router.register("publisher-reviews", marketplace.PublisherReviewViewSet, basenam
 router.register("installations", marketplace.InstallationViewSet, basename="installation")
 router.register("reviews", marketplace.ReviewViewSet, basename="review")
 router.register("review-reports", marketplace.ReviewReportViewSet, basename="review-report")
+router.register("regions", RegionViewSet, basename="region")
 
 app_name = "api"
 urlpatterns = [

@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("account/api/", include("apps.gateway.urls")),
     path("account/", include("apps.accounts.urls")),
+    path("", include("apps.regions.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("nofx.api_router")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -20,6 +20,7 @@ from apps.accounts.models import Invitation, Membership, Organization, Team
 from apps.connectors.models import Connector, ConnectorManifest, NotificationRoute, WebhookDelivery
 from apps.gateway.models import ApiClient, ApiKey, CertificateAuthority, ClientCertificate, UsageDay, UsageRecord
 from apps.marketplace.models import Extension, ExtensionVersion, Installation, Publisher, Review, ReviewReport
+from apps.regions.models import Region
 from apps.security.models import AuditEvent
 from apps.security.services import record_audit_event
 from apps.sync.models import Conflict, DataMovement, FailedRecord, IntegrationWorkflow, SyncRun
@@ -105,6 +106,8 @@ PUBLIC_ROUTES = {
     "api:extension-version-download",
     "api:extension-category-list",
 }
+# Models every organization sees the same rows of, on purpose: they belong to no organization.
+GLOBAL_MODELS: set[type[models.Model]] = {Region}
 # URL keyword arguments other than `pk`, and the model whose id they carry.
 KWARG_MODELS: dict[str, type[models.Model]] = {"membership_id": Membership}
 # URL keyword arguments that name no object (an action of a connector), and a plausible value for each.
@@ -157,7 +160,11 @@ DETAIL_ROUTES = [r for r in api_routes() if r.kwargs and r.name not in PUBLIC_RO
 LIST_ROUTES = [
     r
     for r in api_routes()
-    if not r.kwargs and r.name.endswith("-list") and "GET" in r.methods and r.name not in PUBLIC_ROUTES
+    if not r.kwargs
+    and r.name.endswith("-list")
+    and "GET" in r.methods
+    and r.name not in PUBLIC_ROUTES
+    and r.model not in GLOBAL_MODELS
 ]
 
 

@@ -15,6 +15,8 @@ from apps.accounts.models import Invitation, Membership, Organization, Team, Tea
 from apps.accounts.permissions import role_of
 from apps.accounts.roles import Role, can_grant
 from apps.core.exceptions import BusinessRuleViolation, Conflict, NotPermitted
+from apps.regions.selectors import placeable_region_codes
+from apps.regions.services import record_organization_placement
 from apps.security.services import record_audit_event
 
 # -- Organizations ---------------------------------------------------------------------------------------
@@ -30,18 +32,29 @@ def _unique_slug(base: str, taken: Any) -> str:
 
 
 def create_organization(*, name: str, owner: User, home_region_code: str, slug: str = "") -> Organization:
-    """Create a tenant with its first owner."""
+    """Create a tenant with its first owner, homed in an active region."""
     name = name.strip()
     if not name:
         raise BusinessRuleViolation("An organization needs a name.", field="name", code="required")
     if slug and Organization.objects.filter(slug=slug).exists():
         raise Conflict("That slug is taken.", field="slug", code="slug_taken")
     slug = slug or _unique_slug(name, lambda s: Organization.objects.filter(slug=s).exists())
+    placeable = placeable_region_codes()
+    if home_region_code not in placeable:
+        choices = ", ".join(placeable) or "none is active yet"
+        raise BusinessRuleViolation(
+            f"Region {home_region_code!r} does not take new organizations; choose one of: {choices}.",
+            field="home_region_code",
+            code="region_not_available",
+        )
     with transaction.atomic():
         org = Organization(name=name, slug=slug, home_region_code=home_region_code)
         org.full_clean()
         org.save()
         Membership.objects.create(user=owner, organization=org, role=Role.OWNER)
+        # The directory entry and its outbox message commit with the organization, so every region learns
+        # where it lives exactly when it exists.
+        record_organization_placement(organization=org)
         record_audit_event(
             actor=owner,
             action="accounts.organization_created",

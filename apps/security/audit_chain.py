@@ -71,17 +71,20 @@ class VerificationResult:
         return not self.breaks
 
 
-def _rows(chain: str) -> Iterator[dict[str, Any]]:
+def _rows(chain: str, using: str = "default") -> Iterator[dict[str, Any]]:
     fields = (*HASHED_FIELDS, "hash")
-    yield from AuditEvent.objects.filter(chain=chain).order_by("seq").values(*fields).iterator(chunk_size=2000)
+    events = AuditEvent.objects.using(using).filter(chain=chain).order_by("seq")
+    yield from events.values(*fields).iterator(chunk_size=2000)
 
 
-def verify_chain(chain: str, rows: Iterable[dict[str, Any]] | None = None) -> tuple[int, str, ChainBreak | None]:
+def verify_chain(
+    chain: str, rows: Iterable[dict[str, Any]] | None = None, *, using: str = "default"
+) -> tuple[int, str, ChainBreak | None]:
     """Walk one chain from seq 1; return how many events were read, the last hash and the first break."""
     expected_seq = 1
     prev_hash = GENESIS_HASH
     count = 0
-    for row in rows if rows is not None else _rows(chain):
+    for row in rows if rows is not None else _rows(chain, using):
         count += 1
         if row["seq"] != expected_seq:
             missing = f"event seq {expected_seq} is missing (next is {row['seq']})"
@@ -95,23 +98,24 @@ def verify_chain(chain: str, rows: Iterable[dict[str, Any]] | None = None) -> tu
     return count, prev_hash, None
 
 
-def verify_all_chains(chains: Iterable[str] | None = None) -> VerificationResult:
+def verify_all_chains(chains: Iterable[str] | None = None, *, using: str = "default") -> VerificationResult:
+    """Verify the chains (all by default) in the database `using` (another alias: e.g. a restored backup)."""
     from apps.security.models import AuditChainHead
 
     names = (
         list(chains)
         if chains is not None
         else sorted(
-            set(AuditEvent.objects.values_list("chain", flat=True).distinct())
-            | set(AuditChainHead.objects.values_list("chain", flat=True))
+            set(AuditEvent.objects.using(using).values_list("chain", flat=True).distinct())
+            | set(AuditChainHead.objects.using(using).values_list("chain", flat=True))
         )
     )
     breaks: list[ChainBreak] = []
     total = 0
     for name in names:
-        count, last_hash, broken = verify_chain(name)
+        count, last_hash, broken = verify_chain(name, using=using)
         total += count
-        head = AuditChainHead.objects.filter(chain=name).first()
+        head = AuditChainHead.objects.using(using).filter(chain=name).first()
         if broken is None and head is not None and (head.seq != count or head.hash != last_hash):
             # The newest events were deleted, added behind the service's back, or rewritten as a whole.
             if head.seq > count:

@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: a signed-in person's organization may be homed in another region.
+    "apps.regions.middleware.RegionRoutingMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -125,6 +127,11 @@ TEMPLATES: list[dict[str, Any]] = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'nofx.sqlite3'}"),
 }
+# The region's database endpoint record (see apps/regions/database_endpoints.py): when set, connections go to
+# the primary it names, so `manage.py failover` can move the deployment to the promoted standby at run time.
+DATABASE_ENDPOINT_FILE = env("NOFX_DATABASE_ENDPOINT_FILE", default="")
+if DATABASE_ENDPOINT_FILE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "apps.regions.switchable_postgresql"
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -286,6 +293,10 @@ SPECTACULAR_SETTINGS = {
         "ReviewStatusEnum": "apps.marketplace.models.ReviewStatus",
         "ReviewReportStatusEnum": "apps.marketplace.models.ReportStatus",
         "VerificationEnum": "apps.marketplace.models.VerificationState",
+        # Keeps the invitation status enum's published name now that regions have a `status` too.
+        "StatusEnum": "apps.accounts.models.InvitationStatus",
+        "RegionStatusEnum": "apps.regions.models.RegionStatus",
+        "ResidencyEffectEnum": "apps.regions.models.RuleEffect",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
@@ -314,12 +325,14 @@ SPECTACULAR_SETTINGS = {
         {"name": "publishing", "description": "Publishers upload versions, follow the pipeline, see analytics."},
         {"name": "installations", "description": "Extensions installed in your organization, and consent."},
         {"name": "reviews", "description": "Your organization's reviews of extensions, and reports."},
+        {"name": "regions", "description": "Deployment regions an organization can be homed in."},
     ],
 }
 
 # -- Celery ---------------------------------------------------------------------------------------------
 
-CELERY_BROKER_DIR = VAR_DIR / "celery"
+# Each local region (scripts/region-up.sh) keeps its own queue folders, so no worker runs another region's tasks.
+CELERY_BROKER_DIR = Path(env("NOFX_CELERY_DIR", default=str(VAR_DIR / "celery")))
 if REDIS_URL:
     CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
@@ -384,7 +397,57 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.marketplace.tasks.rescan_published_versions_task",
         "schedule": crontab(hour=4, minute=23),
     },
+    # Changes are pushed right after commit; this catches up whatever a failed push left behind.
+    "deliver-region-outbox": {
+        "task": "apps.regions.tasks.deliver_outbox_task",
+        "schedule": timedelta(seconds=30),
+    },
+    "sample-region-health": {
+        "task": "apps.regions.tasks.sample_region_health_task",
+        "schedule": timedelta(minutes=1),
+    },
+    "backup-region-database": {
+        "task": "apps.regions.tasks.backup_database_task",
+        "schedule": crontab(minute=17, hour="*/6"),
+    },
+    "restore-drill-weekly": {
+        "task": "apps.regions.tasks.restore_drill_task",
+        "schedule": crontab(minute=47, hour=3, day_of_week=0),
+    },
+    "prune-region-outbox-daily": {
+        "task": "apps.regions.tasks.prune_outbox_task",
+        "schedule": crontab(minute=27, hour=2),
+    },
 }
+
+# -- Regions ------------------------------------------------------------------------------------------
+
+# Shared by every region of one installation: peers sign directory batches with the first and accept any.
+REGION_REPLICATION_SECRETS: list[str] = env.list("NOFX_REGION_REPLICATION_SECRETS", default=[])
+# A signed batch older (or newer) than this is refused, so a captured request cannot be replayed later.
+REGION_REPLICATION_MAX_SKEW = timedelta(seconds=env.int("NOFX_REGION_REPLICATION_MAX_SKEW_SECONDS", default=300))
+# Paths every region serves itself, whatever organization the request names.
+REGION_ROUTING_EXEMPT_PREFIXES = (
+    "/admin/",
+    "/static/",
+    "/media/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/regions/",
+    "/api/schema/",
+    "/api/docs/",
+    "/api/redoc/",
+    "/api/v1/regions/",
+    "/accounts/",
+)
+REGION_BACKUP_DIR = env("NOFX_BACKUP_DIR", default=str(VAR_DIR / "backups"))
+# The declared location of the backup storage; backups refuse to run unless it is this region.
+REGION_BACKUP_LOCATION = env("NOFX_BACKUP_LOCATION", default=REGION_CODE)
+REGION_BACKUP_KEEP = env.int("NOFX_BACKUP_KEEP", default=14)
+# Where pg_ctl, pg_basebackup and pg_rewind live (empty: on PATH), and the OS user that owns the clusters.
+REGION_PG_BIN_DIR = env("NOFX_PG_BIN_DIR", default="")
+REGION_PG_OS_USER = env("NOFX_PG_OS_USER", default="postgres")
 
 # -- Outbound HTTP ------------------------------------------------------------------------------------
 

@@ -30,6 +30,10 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
 MARKETPLACE_SIGNING_KEY = MARKETPLACE_SIGNING_KEY or _local_secret(
     "marketplace-signing-key.pem", generate_private_key_pem
 )
+# Every region run from this checkout (scripts/region-up.sh) shares this secret, so they can replicate.
+REGION_REPLICATION_SECRETS = env.list("NOFX_REGION_REPLICATION_SECRETS", default=[]) or [
+    _local_secret("region-replication-secret", lambda: token_urlsafe(32))
+]
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 LOG_FORMAT = env("LOG_FORMAT", default="plain")

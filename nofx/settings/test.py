@@ -1,13 +1,14 @@
 """Settings for the test suite: PostgreSQL when `DATABASE_URL` is set, SQLite otherwise."""
 
 import os
+from secrets import token_urlsafe
 
 from cryptography.fernet import Fernet
 
 from apps.marketplace.signing import generate_private_key_pem
 
 from .base import *  # noqa: F403
-from .base import CACHES, INSTALLED_APPS, STORAGES, TEMPLATES, env
+from .base import BASE_DIR, CACHES, INSTALLED_APPS, STORAGES, TEMPLATES, env
 
 DEBUG = False
 SECRET_KEY = "test-only-not-a-secret"  # noqa: S105 - the suite's own throwaway key
@@ -27,6 +28,9 @@ LOG_FORMAT = "plain"
 LOGGING["handlers"]["console"]["formatter"] = "plain"
 LOGGING["root"]["level"] = env("LOG_LEVEL", default="WARNING")
 OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
+# A fresh replication secret per run (the two-region tests hand it to both app processes).
+REGION_REPLICATION_SECRETS = env.list("NOFX_REGION_REPLICATION_SECRETS", default=[]) or [token_urlsafe(32)]
+REGION_BACKUP_DIR = env("NOFX_BACKUP_DIR", default=str(BASE_DIR / "var" / "test-backups"))
 # An undefined variable in a template is a bug; make it loud in tests.
 TEMPLATES[0]["OPTIONS"]["string_if_invalid"] = "INVALID_TEMPLATE_VARIABLE(%s)"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "test-media"))

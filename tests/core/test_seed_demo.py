@@ -189,3 +189,14 @@ def test_it_refuses_to_run_with_debug_off_unless_forced(credentials_file):
         call_command("seed_demo", credentials_file=credentials_file, stdout=io.StringIO())
 
     assert not User.objects.exists()
+
+
+def test_it_seeds_five_regions_two_of_them_running(seed):
+    from apps.regions.models import Region, RegionStatus
+
+    seed()
+
+    statuses = dict(Region.objects.values_list("code", "status"))
+    assert set(statuses) == {"us-east", "eu-west", "eu-central", "ap-southeast", "ca-central"}
+    assert {code for code, status in statuses.items() if status == RegionStatus.ACTIVE} == {"us-east", "eu-west"}
+    assert Region.objects.get(code="eu-west").residency_rules.filter(location_pattern="eu-*").exists()

@@ -1,8 +1,18 @@
 import pytest
 
 from apps.accounts.models import Membership, Organization
+from apps.regions.models import DirectoryEntry, RegionStatus
 from apps.security.models import AuditEvent
 from tests.factories.accounts import OrganizationFactory
+from tests.factories.regions import RegionFactory
+
+
+@pytest.fixture(autouse=True)
+def regions(db):
+    """New organizations are homed in active regions only."""
+    RegionFactory(code="us-east")
+    RegionFactory(code="eu-west")
+    RegionFactory(code="ap-southeast", status=RegionStatus.STANDBY)
 
 
 def test_i_see_only_the_organizations_i_belong_to(owner_client, organization, other_organization):
@@ -35,6 +45,22 @@ def test_creating_an_organization_makes_me_its_owner_and_is_audited(api_client, 
     organization = Organization.objects.get(pk=body["id"])
     assert Membership.objects.get(organization=organization).user == user
     assert AuditEvent.objects.filter(chain=str(organization.pk), action="accounts.organization_created").exists()
+    assert DirectoryEntry.objects.get(key=str(organization.pk)).region_code == "eu-west"
+
+
+@pytest.mark.parametrize("code", ["ap-southeast", "xx-north"])
+def test_an_organization_cannot_be_homed_in_a_region_that_is_not_active(api_client, user, code):
+    # given
+    api_client.force_authenticate(user)
+    # when
+    response = api_client.post("/api/v1/organizations/", {"name": "Initech", "home_region_code": code})
+    # then
+    assert response.status_code == 422
+    error = response.json()["errors"][0]
+    assert (error["field"], error["code"]) == ("home_region_code", "region_not_available")
+    assert "eu-west, us-east" in error["message"]
+    assert not Organization.objects.filter(slug="initech").exists()
+    assert not DirectoryEntry.objects.exists()
 
 
 @pytest.mark.django_db

@@ -1,7 +1,7 @@
 """`manage.py seed_demo`: the demo tenants that `make run` serves.
 
-Organizations, nested teams, one member of every role per organization, a pending invitation and a
-staff operator for the admin, all written through the accounts services so the audit log records them
+The five demo regions, organizations, nested teams, one member of every role per organization, a pending
+invitation and a staff operator for the admin, all written through the accounts services so the audit log records them
 as it would record real work.
 
 For the integration demo, Acme also gets a connector for each vendor sandbox (the ones
@@ -40,6 +40,7 @@ from apps.connectors import services as connector_services
 from apps.connectors.models import Connector
 from apps.connectors.sandboxes import SANDBOXES
 from apps.connectors.sandboxes.server import Sandbox
+from apps.regions.demo import seed_demo_regions
 from apps.sync import services as sync_services
 from apps.sync.models import IntegrationWorkflow
 from apps.sync.workflow_templates import TEMPLATES
@@ -112,8 +113,9 @@ DEMO_ORGANIZATIONS = (
     ),
     DemoOrganization(
         slug="initech",
-        name="Initech Asia Pacific",
-        home_region_code="ap-southeast",
+        name="Initech",
+        # The demo runs two of its five regions (us-east and eu-west); organizations live in running ones.
+        home_region_code="us-east",
         email_domain="initech.example",
         people=(
             DemoPerson(Role.OWNER, "Kenji Sato"),
@@ -225,6 +227,8 @@ class Command(BaseCommand):
         self.invitation_note = ""
 
         with transaction.atomic():
+            # Regions first: an organization can only be homed in an active region.
+            seed_demo_regions()
             self._seed_staff_operator()
             for spec in DEMO_ORGANIZATIONS:
                 self._seed_organization(spec)
