@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from allauth.account.forms import LoginForm
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -157,3 +158,31 @@ class InvitationForm(ServiceForm):
 
     def clean_email(self) -> str:
         return str(self.cleaned_data["email"]).strip().lower()
+
+
+class RoutedLoginForm(LoginForm):
+    """allauth's sign-in form, explaining (rather than a generic mismatch) when SSO is required."""
+
+    def clean(self) -> dict[str, Any]:
+        from apps.accounts.selectors import organization_for_email_domain, password_sign_in_refused
+
+        login = str(self.cleaned_data.get("login") or "").strip().lower()
+        if login:
+            routed = organization_for_email_domain(login)
+            user = User.objects.filter(email__iexact=login).first() if routed is not None else None
+            refused_by = password_sign_in_refused(user) if user is not None else None
+            if refused_by is not None and refused_by == routed:
+                raise ValidationError(
+                    f"{refused_by.name} requires single sign-on: continue with your organization's sign-in.",
+                    code="sso_required",
+                )
+        return super().clean()
+
+
+class SignInEmailForm(forms.Form):
+    """The first step of signing in: the email address decides where the person signs in."""
+
+    login = forms.EmailField(
+        label="Work email",
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@company.com"}),
+    )
