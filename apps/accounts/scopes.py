@@ -25,7 +25,9 @@ API_AREAS: dict[str, str] = {
 }
 
 # Permission areas that belong to another API area.
-_AREA_OF_PERMISSION_AREA: dict[str, str] = {"invitations": "members"}
+_AREA_OF_PERMISSION_AREA: dict[str, str] = {"invitations": "members", "access": "members", "identity": "security"}
+# Verbs that only read.
+_READ_VERBS = frozenset({"view", "review"})
 
 API_SCOPES: dict[str, str] = {}
 for _area, _covers in API_AREAS.items():
@@ -40,7 +42,7 @@ def scope_for_permission(perm: str) -> str:
     """The scope a token needs to use a named permission (see apps.accounts.roles.PERMISSIONS)."""
     area, verb = perm.split(".", 1)
     area = _AREA_OF_PERMISSION_AREA.get(area, area)
-    return f"{area}:{'read' if verb == 'view' else 'write'}"
+    return f"{area}:{'read' if verb in _READ_VERBS else 'write'}"
 
 
 def scopes_allow(scopes: Iterable[str], perm: str) -> bool:

@@ -258,6 +258,7 @@ def _render_organization(
         "view_teams": user_can(user, "teams.view", organization),
         "manage_teams": user_can(user, "teams.manage", organization),
         "manage_invitations": user_can(user, "invitations.manage", organization),
+        "review_access": user_can(user, "access.review", organization),
     }
 
     members: list[MemberRow] = []
