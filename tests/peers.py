@@ -1,0 +1,245 @@
+"""Real identity providers on loopback, one per test session: SimpleSAMLphp, panva's oidc-provider, slapd.
+
+`scripts/peers/install-identity-peers.sh` installs them (`make test` runs it first). Each fixture picks a free
+port, writes its configuration, keys, certificates and passwords into a temporary folder (generated now,
+never committed), starts the server and stops it at the end. A missing peer fails the tests that need it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+SIMPLESAMLPHP_WWW = Path("/usr/share/simplesamlphp/www")
+OIDC_PROVIDER_MODULES = ROOT / "var" / "peers" / "oidc" / "node_modules"
+INSTALL_HINT = "run scripts/peers/install-identity-peers.sh (make test does)"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            pytest.fail(f"{name} exited with {process.returncode}:\n{output[-2000:]}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    pytest.fail(f"{name} did not listen on 127.0.0.1:{port} within {timeout} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def require(path: Path | str, what: str) -> None:
+    if not Path(path).exists() and shutil.which(str(path)) is None:
+        pytest.fail(f"{what} is missing ({path}); {INSTALL_HINT}.")
+
+
+def self_signed_certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    key, cert = folder / f"{name}.pem", folder / f"{name}.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return key, cert
+
+
+class HtmlForm:
+    def __init__(self, action: str, method: str) -> None:
+        self.action = action
+        self.method = method
+        self.fields: dict[str, str] = {}
+
+
+def html_forms(markup: str) -> list[HtmlForm]:
+    """The forms of a page with their inputs' names and values (enough to post what a browser would)."""
+    from html.parser import HTMLParser
+
+    forms: list[HtmlForm] = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            values = {k: v or "" for k, v in attrs}
+            if tag == "form":
+                forms.append(HtmlForm(values.get("action", ""), values.get("method", "get").lower()))
+            elif tag in ("input", "button") and forms and values.get("name"):
+                if values.get("type") in ("submit", "button") and tag == "button":
+                    return
+                forms[-1].fields.setdefault(values["name"], values.get("value", ""))
+
+    Parser().feed(markup)
+    return forms
+
+
+def php_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def php_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "[" + ", ".join(f"{php_string(k)} => {php_value(v)}" for k, v in value.items()) + "]"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(php_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return php_string(str(value))
+
+
+# -- SAML: SimpleSAMLphp -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class SamlPerson:
+    username: str
+    password: str
+    attributes: dict[str, list[str]]
+
+
+@dataclass
+class SamlIdp:
+    base_url: str
+    folder: Path
+    people: dict[str, SamlPerson]
+    service_providers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def metadata_url(self) -> str:
+        return f"{self.base_url}/saml2/idp/metadata.php"
+
+    def metadata_xml(self) -> str:
+        response = requests.get(self.metadata_url, timeout=10)
+        response.raise_for_status()
+        return response.text
+
+    def register_sp(self, entity_id: str, acs_url: str) -> None:
+        """Tell the IdP about one of our per-organization service providers (read by PHP at each request)."""
+        self.service_providers[entity_id] = acs_url
+        entries = "\n".join(
+            f"$metadata[{php_string(entity)}] = ['AssertionConsumerService' => {php_string(acs)}, "
+            "'saml20.sign.assertion' => true, 'saml20.sign.response' => false];"
+            for entity, acs in self.service_providers.items()
+        )
+        path = self.folder / "metadata" / "saml20-sp-remote.php"
+        path.write_text(f"<?php\n{entries}\n")
+
+    def sign_in(self, session: requests.Session, redirect_url: str, username: str) -> dict[str, str]:
+        """Follow the SP's redirect to the IdP, post the person's credentials, return the form it posts back.
+
+        The returned dict holds `action` (our ACS URL), `SAMLResponse` and `RelayState`.
+        """
+        from urllib.parse import urljoin
+
+        page = session.get(redirect_url, timeout=10)
+        page.raise_for_status()
+        login = next((f for f in html_forms(page.text) if "username" in f.fields), None)
+        if login is None:
+            raise AssertionError(f"The IdP showed no login form at {page.url}")
+        person = self.people[username]
+        fields = {**login.fields, "username": person.username, "password": person.password}
+        answer = session.post(urljoin(page.url, login.action or page.url), data=fields, timeout=10)
+        answer.raise_for_status()
+        posted = next((f for f in html_forms(answer.text) if "SAMLResponse" in f.fields), None)
+        if posted is None:
+            raise AssertionError(f"The IdP answered no SAML response: {answer.text[:500]}")
+        return {"action": posted.action, **posted.fields}
+
+
+@pytest.fixture(scope="session")
+def saml_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamlIdp]:
+    require(SIMPLESAMLPHP_WWW, "SimpleSAMLphp")
+    require("php", "PHP")
+    require("xmlsec1", "xmlsec1")
+    folder = tmp_path_factory.mktemp("simplesamlphp")
+    for name in ("config", "metadata", "cert", "tmp", "log", "sessions"):
+        (folder / name).mkdir()
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    key, cert = self_signed_certificate(folder / "cert", "idp")
+    people = {
+        "ada": SamlPerson(
+            "ada",
+            secrets.token_urlsafe(12),
+            {
+                "mail": ["ada@acme.test"],
+                "givenName": ["Ada"],
+                "sn": ["Lovelace"],
+                "memberOf": ["engineering", "platform-admins"],
+            },
+        ),
+        "bob": SamlPerson("bob", secrets.token_urlsafe(12), {"mail": ["bob@acme.test"], "givenName": ["Bob"]}),
+        "mallory": SamlPerson("mallory", secrets.token_urlsafe(12), {"mail": ["mallory@elsewhere.test"]}),
+    }
+    (folder / "config" / "config.php").write_text(
+        textwrap.dedent(
+            f"""\
+            <?php
+            include '/etc/simplesamlphp/config.php';
+            $config['baseurlpath'] = {php_string(base_url + "/")};
+            $config['certdir'] = {php_string(str(folder / "cert") + "/")};
+            $config['metadatadir'] = {php_string(str(folder / "metadata") + "/")};
+            $config['tempdir'] = {php_string(str(folder / "tmp"))};
+            $config['loggingdir'] = {php_string(str(folder / "log") + "/")};
+            $config['logging.handler'] = 'file';
+            $config['logging.level'] = SimpleSAML\\Logger::WARNING;
+            $config['secretsalt'] = {php_string(secrets.token_hex(16))};
+            $config['auth.adminpassword'] = {php_string(secrets.token_urlsafe(16))};
+            $config['enable.saml20-idp'] = true;
+            $config['module.enable'] = ['exampleauth' => true, 'core' => true, 'saml' => true];
+            $config['session.cookie.secure'] = false;
+            $config['session.cookie.samesite'] = null;
+            $config['session.phpsession.savepath'] = {php_string(str(folder / "sessions"))};
+            $config['timezone'] = 'UTC';
+            """
+        )
+    )
+    users = {f"{p.username}:{p.password}": p.attributes for p in people.values()}
+    (folder / "config" / "authsources.php").write_text(
+        "<?php\n$config = [\n  'admin' => ['core:AdminPassword'],\n"
+        f"  'people' => array_merge(['exampleauth:UserPass'], {php_value(users)}),\n];\n"
+    )
+    (folder / "metadata" / "saml20-idp-hosted.php").write_text(
+        "<?php\n$metadata['__DYNAMIC:1__'] = "
+        + php_value({"host": "__DEFAULT__", "privatekey": key.name, "certificate": cert.name, "auth": "people"})
+        + ";\n"
+    )
+    idp = SamlIdp(base_url=base_url, folder=folder, people=people)
+    idp.register_sp("urn:nofx:placeholder", "http://127.0.0.1/none")
+    env = {**os.environ, "SIMPLESAMLPHP_CONFIG_DIR": str(folder / "config")}
+    process = subprocess.Popen(
+        ["php", "-S", f"127.0.0.1:{port}", "-t", str(SIMPLESAMLPHP_WWW)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process, "SimpleSAMLphp")
+        yield idp
+    finally:
+        stop(process)
