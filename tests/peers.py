@@ -7,6 +7,7 @@ never committed), starts the server and stops it at the end. A missing peer fail
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -241,5 +242,95 @@ def saml_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamlIdp]:
     try:
         wait_for_port(port, process, "SimpleSAMLphp")
         yield idp
+    finally:
+        stop(process)
+
+
+# -- OIDC: panva's oidc-provider ----------------------------------------------------------------------------------
+
+OIDC_SERVER_SCRIPT = ROOT / "scripts" / "peers" / "oidc" / "server.mjs"
+
+
+@dataclass
+class OidcProvider:
+    issuer: str
+    client_id: str
+    client_secret: str
+    accounts: dict[str, dict[str, Any]]
+
+    def sign_in(self, authorize_url: str, login: str, stop_at: str) -> str:
+        """Walk the provider's login and consent forms as a browser would; return the redirect back to us.
+
+        Redirects are followed by hand up to the first one that leaves for `stop_at` (our callback).
+        """
+        from urllib.parse import urljoin
+
+        session = requests.Session()
+        url, method, data = authorize_url, "get", None
+        for _ in range(20):
+            response = session.request(method, url, data=data, allow_redirects=False, timeout=10)
+            if response.is_redirect:
+                location = urljoin(url, response.headers["Location"])
+                if location.startswith(stop_at):
+                    return location
+                url, method, data = location, "get", None
+                continue
+            forms = html_forms(response.text)
+            if response.status_code != 200 or not forms:
+                raise AssertionError(f"The OIDC provider answered {response.status_code}: {response.text[:500]}")
+            form = forms[0]
+            data = dict(form.fields)
+            if "login" in data:
+                data.update(login=login, password="any")
+            url, method = urljoin(url, form.action), form.method or "post"
+        raise AssertionError("The OIDC provider never redirected back.")
+
+
+OIDC_CLIENT_REDIRECTS = ["http://testserver/accounts/oidc/org-acme-oidc/login/callback/"]
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    require("node", "Node.js")
+    if not (OIDC_PROVIDER_MODULES / "oidc-provider").exists():
+        pytest.fail(f"oidc-provider is not installed in {OIDC_PROVIDER_MODULES}; {INSTALL_HINT}.")
+    folder = tmp_path_factory.mktemp("oidc-provider")
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    client_id, client_secret = "nofx-" + secrets.token_hex(4), secrets.token_urlsafe(24)
+    accounts = {
+        "grace": {"email": "grace@acme-oidc.test", "email_verified": True, "name": "Grace Hopper", "groups": ["eng"]},
+        "unverified": {"email": "nobody@acme-oidc.test", "email_verified": False, "name": "No Body"},
+    }
+    config = {
+        "issuer": issuer,
+        "port": port,
+        "cookieKeys": [secrets.token_urlsafe(32)],
+        "accounts": accounts,
+        "clients": [
+            {
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "redirect_uris": OIDC_CLIENT_REDIRECTS,
+                "grant_types": ["authorization_code"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "client_secret_post",
+            }
+        ],
+    }
+    # The script imports oidc-provider from the project-local node_modules next to it.
+    script = folder / "server.mjs"
+    shutil.copy(OIDC_SERVER_SCRIPT, script)
+    (folder / "node_modules").symlink_to(OIDC_PROVIDER_MODULES)
+    process = subprocess.Popen(
+        ["node", str(script)],
+        cwd=folder,
+        env={**os.environ, "OIDC_PEER_CONFIG": json.dumps(config), "NODE_ENV": "test"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process, "oidc-provider")
+        yield OidcProvider(issuer=issuer, client_id=client_id, client_secret=client_secret, accounts=accounts)
     finally:
         stop(process)
