@@ -334,3 +334,82 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProv
         yield OidcProvider(issuer=issuer, client_id=client_id, client_secret=client_secret, accounts=accounts)
     finally:
         stop(process)
+
+
+# -- LDAP: OpenLDAP slapd ------------------------------------------------------------------------------------------
+
+LDAP_BASE = "dc=acme,dc=test"
+
+
+@dataclass
+class LdapServer:
+    uri: str
+    base: str
+    passwords: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def ldap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LdapServer]:
+    for tool in ("/usr/sbin/slapd", "/usr/sbin/slapadd", "/usr/sbin/slappasswd"):
+        require(tool, "OpenLDAP")
+    folder = tmp_path_factory.mktemp("slapd")
+    (folder / "data").mkdir()
+    port = free_port()
+    root_password = secrets.token_urlsafe(16)
+    root_hash = subprocess.run(
+        ["/usr/sbin/slappasswd", "-s", root_password], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    (folder / "slapd.conf").write_text(
+        textwrap.dedent(
+            f"""\
+            include /etc/ldap/schema/core.schema
+            include /etc/ldap/schema/cosine.schema
+            include /etc/ldap/schema/nis.schema
+            include /etc/ldap/schema/inetorgperson.schema
+            pidfile {folder}/slapd.pid
+            modulepath /usr/lib/ldap
+            moduleload back_mdb
+            database mdb
+            maxsize 10485760
+            suffix "{LDAP_BASE}"
+            rootdn "cn=admin,{LDAP_BASE}"
+            rootpw {root_hash}
+            directory {folder}/data
+            access to attrs=userPassword by self read by anonymous auth by * none
+            access to * by * read
+            """
+        )
+    )
+    passwords = {"lin": secrets.token_urlsafe(12), "kim": secrets.token_urlsafe(12)}
+    people = {"lin": ("Lin Admin", "lin@acme.test"), "kim": ("Kim Viewer", "kim@acme.test")}
+    entries = [
+        f"dn: {LDAP_BASE}\nobjectClass: dcObject\nobjectClass: organization\no: Acme\ndc: acme",
+        f"dn: ou=people,{LDAP_BASE}\nobjectClass: organizationalUnit\nou: people",
+        f"dn: ou=groups,{LDAP_BASE}\nobjectClass: organizationalUnit\nou: groups",
+    ]
+    for uid, (name, mail) in people.items():
+        entries.append(
+            f"dn: uid={uid},ou=people,{LDAP_BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {name}\n"
+            f"sn: {name.split()[-1]}\nmail: {mail}\nuserPassword: {passwords[uid]}"
+        )
+    entries.append(
+        f"dn: cn=admins,ou=groups,{LDAP_BASE}\nobjectClass: groupOfNames\ncn: admins\n"
+        f"member: uid=lin,ou=people,{LDAP_BASE}"
+    )
+    (folder / "base.ldif").write_text("\n\n".join(entries) + "\n")
+    subprocess.run(
+        ["/usr/sbin/slapadd", "-f", str(folder / "slapd.conf"), "-l", str(folder / "base.ldif")],
+        check=True,
+        capture_output=True,
+    )
+    # -d 0 keeps slapd in the foreground, so the fixture owns the process.
+    process = subprocess.Popen(
+        ["/usr/sbin/slapd", "-d", "0", "-f", str(folder / "slapd.conf"), "-h", f"ldap://127.0.0.1:{port}/"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process, "slapd")
+        yield LdapServer(uri=f"ldap://127.0.0.1:{port}", base=LDAP_BASE, passwords=passwords)
+    finally:
+        stop(process)
