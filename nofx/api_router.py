@@ -3,7 +3,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from apps.accounts.api.views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TeamViewSet
+from apps.accounts.api.views import (
+    InvitationViewSet,
+    MembershipViewSet,
+    MeView,
+    ObjectAccessView,
+    OrganizationViewSet,
+    TeamViewSet,
+)
 from apps.security.api.views import AuditEventViewSet
 
 router = SimpleRouter()
@@ -16,5 +23,6 @@ router.register("audit-events", AuditEventViewSet, basename="audit-event")
 app_name = "api"
 urlpatterns = [
     path("me/", MeView.as_view(), name="me"),
+    path("access/", ObjectAccessView.as_view(), name="access"),
     *router.urls,
 ]

@@ -205,9 +205,28 @@ def create_team(
 
 
 def update_team(
-    *, team: Team, actor: User, name: str | None = None, description: str | None = None, parent: Any = ...
+    *,
+    team: Team,
+    actor: User,
+    name: str | None = None,
+    description: str | None = None,
+    parent: Any = ...,
+    role: str | None = None,
 ) -> Team:
+    """Change a team. A role given to a team applies to its members and to every team nested inside it."""
     fields: list[str] = []
+    if role is not None and role != team.role:
+        if role and role not in Role.values:
+            raise BusinessRuleViolation(f"Unknown role {role!r}.", field="role", code="invalid_choice")
+        actor_role = _acting_role(actor, team.organization)
+        if (
+            actor_role is None
+            or not can_grant(actor_role, role or Role.VIEWER)
+            or not can_grant(actor_role, team.role or Role.VIEWER)
+        ):
+            raise NotPermitted("You cannot give a team a role above your own.", field="role", code="role_too_high")
+        team.role = role
+        fields.append("role")
     if name is not None and name.strip():
         team.name = name.strip()
         fields.append("name")
@@ -223,7 +242,10 @@ def update_team(
         return team
     with transaction.atomic():
         team.save(update_fields=[*fields, "updated_at"])
-        record_audit_event(actor=actor, action="accounts.team_updated", target=team, data={"fields": sorted(fields)})
+        data: dict[str, Any] = {"fields": sorted(fields)}
+        if "role" in fields:
+            data["role"] = team.role
+        record_audit_event(actor=actor, action="accounts.team_updated", target=team, data=data)
     return team
 
 
@@ -394,6 +416,24 @@ def grant_object_permission(*, user: User, perm: str, obj: Any, actor: User) -> 
             target=obj,
             data={"user_id": str(user.pk), "perm": perm},
         )
+
+
+def grant_object_role(*, user: User, role: str, obj: Any, actor: User) -> list[str]:
+    """Give one member a role on one object only (e.g. operator on one connector): every permission of that
+    role in the object's area, as django-guardian object grants. Returns the permissions granted."""
+    from apps.accounts.roles import role_permissions
+    from apps.accounts.selectors import permission_area_of
+
+    if role not in Role.values:
+        raise BusinessRuleViolation(f"Unknown role {role!r}.", field="role", code="invalid_choice")
+    area = permission_area_of(obj)
+    if not area:
+        raise BusinessRuleViolation("Roles cannot be granted on this kind of object.", code="no_permission_area")
+    perms = sorted(p for p in role_permissions(role) if p.startswith(f"{area}."))
+    with transaction.atomic():
+        for perm in perms:
+            grant_object_permission(user=user, perm=perm, obj=obj, actor=actor)
+    return perms
 
 
 def revoke_object_permission(*, user: User, perm: str, obj: Any, actor: User) -> None:

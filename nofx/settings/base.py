@@ -367,7 +367,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
         "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations and the "
-        "audit log. Every error is an RFC 9457 problem document (`application/problem+json`)."
+        "audit log. Every error is an RFC 9457 problem document (`application/problem+json`). Authenticate "
+        "with the console's session or an OAuth2 bearer token from an app your organization registered."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
@@ -387,6 +388,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "teams", "description": "Nested teams inside the organization."},
         {"name": "invitations", "description": "Invitations to join the organization."},
         {"name": "audit", "description": "The organization's tamper-evident audit log (read-only)."},
+        {"name": "access", "description": "Who can do what on an object, and why."},
     ],
 }
 

@@ -156,7 +156,9 @@ def test_put_replaces_name_and_external_id_but_not_the_username(scim, organizati
     membership = MembershipFactory(organization=organization)
     url = f"/scim/v2/Users/{membership.pk}"
 
-    changed = scim.put(url, {"userName": membership.user.email, "displayName": "New Name", "externalId": "x9"}, content_type=SCIM)
+    changed = scim.put(
+        url, {"userName": membership.user.email, "displayName": "New Name", "externalId": "x9"}, content_type=SCIM
+    )
     refused = scim.put(url, {"userName": "other@example.com"}, content_type=SCIM)
 
     assert (changed.json()["displayName"], changed.json()["externalId"]) == ("New Name", "x9")
@@ -173,7 +175,9 @@ def test_groups_are_teams_with_members(scim, organization):
         scim, "/scim/v2/Groups", {"displayName": "Support", "externalId": "g1", "members": [{"value": str(alice.pk)}]}
     )
     group_id = created.json()["id"]
-    added = _patch(scim, f"/scim/v2/Groups/{group_id}", [{"op": "add", "path": "members", "value": [{"value": str(bob.pk)}]}])
+    added = _patch(
+        scim, f"/scim/v2/Groups/{group_id}", [{"op": "add", "path": "members", "value": [{"value": str(bob.pk)}]}]
+    )
     removed = _patch(scim, f"/scim/v2/Groups/{group_id}", [{"op": "remove", "path": f'members[value eq "{alice.pk}"]'}])
     renamed = _patch(scim, f"/scim/v2/Groups/{group_id}", [{"op": "replace", "path": "displayName", "value": "Help"}])
     # then
