@@ -20,7 +20,15 @@ from rest_framework.request import Request
 from apps.accounts.models import Membership, OrganizationOAuthApp
 from apps.accounts.permissions import TOKEN_SCOPES_ATTRIBUTE
 from apps.accounts.principals import ServicePrincipal
-from apps.accounts.scopes import API_SCOPES, DEFAULT_SCOPES
+from apps.accounts.scopes import API_SCOPES, DEFAULT_SCOPES, IDENTITY_SCOPES
+
+
+def allowed_scopes_of(registration: OrganizationOAuthApp) -> set[str]:
+    """The app's allowed API scopes, plus the OpenID Connect ones for apps that act for people."""
+    allowed = {scope for scope in registration.allowed_scopes if scope in API_SCOPES}
+    if registration.application.authorization_grant_type == registration.application.GRANT_AUTHORIZATION_CODE:
+        allowed |= set(IDENTITY_SCOPES)
+    return allowed
 
 
 def registration_of(application: Any) -> OrganizationOAuthApp | None:
@@ -37,7 +45,7 @@ class ApiScopes(BaseScopes):
     """The scopes of `apps.accounts.scopes`, limited to what each app's organization allowed it."""
 
     def get_all_scopes(self) -> dict[str, str]:
-        return dict(API_SCOPES)
+        return {**API_SCOPES, **IDENTITY_SCOPES}
 
     def get_available_scopes(
         self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any
@@ -45,7 +53,7 @@ class ApiScopes(BaseScopes):
         registration = registration_of(application)
         if registration is None:
             return []
-        return [scope for scope in registration.allowed_scopes if scope in API_SCOPES]
+        return sorted(allowed_scopes_of(registration))
 
     def get_default_scopes(self, application: Any = None, request: Any = None, *args: Any, **kwargs: Any) -> list[str]:
         available = set(self.get_available_scopes(application, request))
@@ -69,9 +77,14 @@ class OrganizationOAuth2Validator(OAuth2Validator):
             ).exists()
         ):
             return False
-        if not set(scopes) <= set(registration.allowed_scopes):
+        if not set(scopes) <= allowed_scopes_of(registration):
             return False
         return bool(super().validate_scopes(client_id, scopes, client, request, *args, **kwargs))
+
+    def get_additional_claims(self, request: Any) -> dict[str, Any]:
+        # Released only with the matching scope (oidc_claim_scope: email -> "email", name -> "profile").
+        user = request.user
+        return {"email": user.email, "email_verified": True, "name": user.get_full_name()}
 
 
 class OrganizationOAuth2Authentication(OAuth2Authentication):

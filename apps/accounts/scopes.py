@@ -34,6 +34,13 @@ for _area, _covers in API_AREAS.items():
     API_SCOPES[f"{_area}:read"] = f"Read {_covers}"
     API_SCOPES[f"{_area}:write"] = f"Change {_covers}"
 
+# OpenID Connect scopes: any web app may ask for them (they only describe the person who signs in).
+IDENTITY_SCOPES: dict[str, str] = {
+    "openid": "Know who you are (an ID token)",
+    "email": "See your email address",
+    "profile": "See your name",
+}
+
 # What a new OAuth app asks for when it names no scope.
 DEFAULT_SCOPES: tuple[str, ...] = ("organization:read",)
 

@@ -1103,6 +1103,12 @@ def register_oauth_app(
             redirect_uris=" ".join(redirect_uris),
             client_secret=secret,
             skip_authorization=False,
+            # ID tokens (OpenID Connect) are signed with the provider's RSA key when it has one.
+            algorithm=(
+                Application.RS256_ALGORITHM
+                if kind == OAuthAppKind.WEB and settings.OAUTH2_PROVIDER.get("OIDC_ENABLED")
+                else Application.NO_ALGORITHM
+            ),
         )
         try:
             application.full_clean(exclude=["client_id", "client_secret", "user"])

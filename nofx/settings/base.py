@@ -297,7 +297,10 @@ OAUTH2_PROVIDER: dict[str, Any] = {
     "ROTATE_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "REQUEST_APPROVAL_PROMPT": "auto",
+    # OpenID Connect (ID tokens, userinfo) for web apps, on when an RSA private key (PEM) is configured.
+    "OIDC_RSA_PRIVATE_KEY": env("OAUTH_OIDC_RSA_PRIVATE_KEY", default="").replace("\\n", "\n"),
 }
+OAUTH2_PROVIDER["OIDC_ENABLED"] = bool(OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"])
 
 # Guardian: no anonymous user row; object grants are only ever given to real users and groups.
 ANONYMOUS_USER_NAME = None

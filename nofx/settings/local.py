@@ -6,7 +6,7 @@ from secrets import token_urlsafe
 from cryptography.fernet import Fernet
 
 from .base import *  # noqa: F403
-from .base import STORAGES, VAR_DIR, env
+from .base import OAUTH2_PROVIDER, STORAGES, VAR_DIR, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
@@ -25,6 +25,24 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or _local_secret("django-secre
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
     _local_secret("field-encryption-key", lambda: Fernet.generate_key().decode())
 ]
+
+
+def _rsa_private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+OAUTH2_PROVIDER = {
+    **OAUTH2_PROVIDER,
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"]
+    or _local_secret("oidc-rsa-key.pem", _rsa_private_key),
+}
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 LOG_FORMAT = env("LOG_FORMAT", default="plain")

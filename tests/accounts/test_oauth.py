@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
+from jwcrypto import jwk, jwt
 from oauth2_provider.models import AccessToken, RefreshToken
 
 from apps.accounts import services
@@ -267,3 +269,34 @@ def test_deleting_an_app_revokes_its_tokens(client, machine_app, owner):
     services.delete_oauth_app(registration=application.registration, actor=owner)
     # then
     assert Client().get("/api/v1/teams/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+
+
+def test_a_web_app_asking_for_openid_gets_a_signed_id_token_naming_the_person(client, web_app, owner):
+    # given
+    application, secret = web_app
+    # when
+    tokens = _user_tokens(client, application, secret, owner, scope="openid email teams:read")
+    keys = jwk.JWKSet.from_json(client.get("/o/.well-known/jwks.json").content.decode())
+    # then
+    verified = jwt.JWT(jwt=tokens["id_token"], key=keys)
+    claims = json.loads(verified.claims)
+    assert claims["aud"] == application.client_id
+    assert claims["email"] == owner.email
+    assert "name" not in claims  # the profile scope was not asked for
+
+
+def test_the_openid_discovery_document_names_our_endpoints(client):
+    response = client.get("/o/.well-known/openid-configuration")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["token_endpoint"].endswith("/o/token/")
+    assert "S256" in body.get("code_challenge_methods_supported", ["S256"])
+
+
+def test_a_machine_client_cannot_ask_for_openid(client, machine_app):
+    application, secret = machine_app
+
+    response = _client_credentials(client, application, secret, scope="openid")
+
+    assert response.status_code == 400
