@@ -243,9 +243,9 @@ LDAP_USER_SEARCH_BASE = env("LDAP_USER_SEARCH_BASE", default="")
 LDAP_USER_SEARCH_FILTER = env("LDAP_USER_SEARCH_FILTER", default="(mail=%(user)s)")
 AUTH_LDAP_USER_ATTR_MAP = env.dict("AUTH_LDAP_USER_ATTR_MAP", default={"full_name": "cn"})
 LDAP_GROUP_SEARCH_BASE = env("LDAP_GROUP_SEARCH_BASE", default="")
-# The organization LDAP users join, and LDAP group DN -> role in it (`cn=admins,ou=groups,...=admin`).
+# The organization LDAP users join, and (JSON) LDAP group DN -> role in it: {"cn=admins,ou=groups,...": "admin"}.
 LDAP_ORGANIZATION_SLUG = env("LDAP_ORGANIZATION_SLUG", default="")
-LDAP_GROUP_ROLES: dict[str, str] = env.dict("LDAP_GROUP_ROLES", default={})
+LDAP_GROUP_ROLES: dict[str, str] = env.json("LDAP_GROUP_ROLES", default={})
 LDAP_DEFAULT_ROLE = env("LDAP_DEFAULT_ROLE", default="viewer")
 if AUTH_LDAP_SERVER_URI:
     AUTHENTICATION_BACKENDS.insert(2, "apps.accounts.sso.ldap.DirectoryBackend")
