@@ -297,6 +297,18 @@ OAUTH2_PROVIDER: dict[str, Any] = {
     "ROTATE_REFRESH_TOKEN": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "REQUEST_APPROVAL_PROMPT": "auto",
+    # The OAuth 2.0 Security BCP (RFC 9700), all of it: no implicit or password grant, PKCE S256 only, no
+    # tokens in query strings, `iss` in authorization responses, tokens stored hashed; the config gates make
+    # `check --deploy` fail (not warn) on a non-compliant refresh, redirect or PKCE setting.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
     # OpenID Connect (ID tokens, userinfo) for web apps, on when an RSA private key (PEM) is configured.
     "OIDC_RSA_PRIVATE_KEY": env("OAUTH_OIDC_RSA_PRIVATE_KEY", default="").replace("\\n", "\n"),
 }
@@ -475,5 +487,8 @@ LOGGING: dict[str, Any] = {
         # A bad Host header is noise from scanners, not an error of ours.
         "django.security.DisallowedHost": {"level": "WARNING", "propagate": False, "handlers": []},
         "celery": {"level": LOG_LEVEL},
+        # pysaml2 and its schema loader narrate every document they read.
+        "saml2": {"level": "WARNING"},
+        "xmlschema": {"level": "WARNING"},
     },
 }
