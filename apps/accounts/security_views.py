@@ -35,6 +35,7 @@ from apps.accounts.models import (
     SecurityPolicy,
     User,
     UserSession,
+    default_saml_attribute_map,
 )
 from apps.accounts.roles import PERMISSIONS, Role
 from apps.accounts.selectors import access_to_object, permission_area_of
@@ -135,7 +136,12 @@ def _render_security(
         "idle_timeout_minutes": policy.idle_timeout_minutes if policy else None,
         "absolute_timeout_minutes": policy.absolute_timeout_minutes if policy else None,
     }
-    saml_initial: dict[str, Any] = {"default_role": Role.VIEWER, "is_enabled": True}
+    saml_initial: dict[str, Any] = {
+        "default_role": Role.VIEWER,
+        "is_enabled": True,
+        "attribute_map": default_saml_attribute_map(),
+        "group_map": [],
+    }
     if saml is not None:
         saml_initial = {
             "metadata_xml": saml.metadata_xml,
@@ -145,7 +151,12 @@ def _render_security(
             "default_role": saml.default_role,
             "is_enabled": saml.is_enabled,
         }
-    oidc_initial: dict[str, Any] = {"default_role": Role.VIEWER, "is_enabled": True, "groups_claim": "groups"}
+    oidc_initial: dict[str, Any] = {
+        "default_role": Role.VIEWER,
+        "is_enabled": True,
+        "groups_claim": "groups",
+        "group_map": [],
+    }
     if oidc is not None:
         oidc_initial = {
             "issuer": oidc.issuer,
