@@ -9,6 +9,7 @@ from typing import Any
 
 from django.apps import apps as django_apps
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -70,6 +71,8 @@ def end_session(request: HttpRequest, session_id: uuid.UUID) -> HttpResponse:
     current = tracked.session_key == request.session.session_key
     services.end_session(user_session=tracked, actor=user, reason="ended_by_user")
     if current:
+        # Its stored session is gone: drop it from this request too, or saving it at the end would fail.
+        logout(request)
         return redirect("account_login")
     messages.success(request, "That session is signed out.")
     return redirect("accounts:sessions")

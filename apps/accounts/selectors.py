@@ -10,7 +10,8 @@ from apps.accounts.models import Membership, Organization, User
 
 
 def memberships_of(user: Any) -> QuerySet[Membership]:
-    if not getattr(user, "is_authenticated", False):
+    # Only people have memberships; a machine principal (OAuth client) is bound to its organization instead.
+    if not isinstance(user, User) or not user.is_authenticated:
         return Membership.objects.none()
     return Membership.objects.filter(user=user, is_active=True, organization__is_active=True).select_related(
         "organization"
@@ -18,7 +19,7 @@ def memberships_of(user: Any) -> QuerySet[Membership]:
 
 
 def membership_for(user: Any, organization: Organization | None) -> Membership | None:
-    if organization is None or not getattr(user, "is_authenticated", False):
+    if organization is None or not isinstance(user, User) or not user.is_authenticated:
         return None
     cache: dict[Any, Membership | None] = user.__dict__.setdefault("_membership_cache", {})
     if organization.pk not in cache:
@@ -26,7 +27,10 @@ def membership_for(user: Any, organization: Organization | None) -> Membership |
     return cache[organization.pk]
 
 
-def organizations_of(user: User) -> QuerySet[Organization]:
+def organizations_of(user: Any) -> QuerySet[Organization]:
+    bound = getattr(user, "organization", None)
+    if not isinstance(user, User):
+        return Organization.objects.filter(pk=getattr(bound, "pk", None), is_active=True)
     return Organization.objects.filter(memberships__user=user, memberships__is_active=True, is_active=True).order_by(
         "name"
     )

@@ -187,3 +187,17 @@ def test_timeouts_outside_the_allowed_range_are_refused(organization, owner, idl
             idle_timeout_minutes=idle,
             absolute_timeout_minutes=absolute,
         )
+
+
+def test_ending_the_session_you_are_using_signs_you_out(owner):
+    # given
+    client = _signed_in(owner)
+    client.get("/dashboard/")
+    tracked = UserSession.objects.get(session_key=client.session.session_key)
+    # when
+    response = client.post(f"/account/sessions/{tracked.pk}/end/")
+    # then
+    assert response.status_code == 302
+    assert client.get("/dashboard/")["Location"].startswith("/accounts/login/")
+    tracked.refresh_from_db()
+    assert tracked.end_reason == "ended_by_user"

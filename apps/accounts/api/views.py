@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from apps.accounts import services
 from apps.accounts.api import serializers as s
 from apps.accounts.api.filters import InvitationFilterSet, MembershipFilterSet, TeamFilterSet
-from apps.accounts.models import Invitation, Membership, Organization, Team, TeamMembership
+from apps.accounts.models import Invitation, Membership, Organization, Team, TeamMembership, User
 from apps.accounts.permissions import user_can
 from apps.accounts.selectors import memberships_of, organizations_of
 from apps.core.scoping import ActorMixin, OrganizationPermission, OrganizationScopedMixin, principal_organization
@@ -37,9 +37,13 @@ class MeView(ActorMixin):
         }
 
     def get(self, request: Request) -> Response:
+        if not isinstance(request.user, User):
+            raise PermissionDenied("Machine clients have no profile; /api/v1/organizations/ names their organization.")
         return Response(self.get_serializer(request.user).data)
 
     def patch(self, request: Request) -> Response:
+        if not isinstance(request.user, User):
+            raise PermissionDenied("Machine clients have no profile.")
         serializer = self.get_serializer(request.user, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         if "full_name" in serializer.validated_data:
