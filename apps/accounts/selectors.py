@@ -28,9 +28,11 @@ def membership_for(user: Any, organization: Organization | None) -> Membership |
 
 
 def organizations_of(user: Any) -> QuerySet[Organization]:
-    bound = getattr(user, "organization", None)
     if not isinstance(user, User):
-        return Organization.objects.filter(pk=getattr(bound, "pk", None), is_active=True)
+        bound = getattr(user, "organization", None)
+        if not isinstance(bound, Organization):
+            return Organization.objects.none()
+        return Organization.objects.filter(pk=bound.pk, is_active=True)
     return Organization.objects.filter(memberships__user=user, memberships__is_active=True, is_active=True).order_by(
         "name"
     )
