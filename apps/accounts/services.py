@@ -979,7 +979,7 @@ def configure_saml_idp(
     metadata_xml = metadata_xml.strip()
     fetched_at = None
     if not metadata_xml and metadata_url:
-        metadata_xml = fetch_idp_metadata(metadata_url)
+        metadata_xml = fetch_idp_metadata(metadata_url).strip()
         fetched_at = timezone.now()
     if not metadata_xml:
         raise BusinessRuleViolation("Paste the IdP's metadata or give its URL.", field="metadata_xml", code="required")
@@ -1294,3 +1294,41 @@ def scim_update_member(
         elif active is True and not membership.is_active:
             reactivate_membership(membership=membership, actor=actor)
     return membership
+
+
+def refresh_saml_metadata(*, idp: SamlIdentityProvider) -> bool:
+    """Re-read an IdP's metadata from its URL (certificate rotation). Returns whether the document changed.
+
+    A fetch or a document that fails validation keeps the stored metadata and is audited, so sign-in keeps
+    working with the last good document.
+    """
+    from apps.accounts.sso.outbound import fetch_idp_metadata
+    from apps.accounts.sso.saml import read_idp_metadata
+
+    if not idp.metadata_url:
+        return False
+    try:
+        document = fetch_idp_metadata(idp.metadata_url).strip()
+        entity_id = read_idp_metadata(document)
+    except BusinessRuleViolation as exc:
+        record_audit_event(
+            actor=None,
+            action="accounts.saml_metadata_refresh_failed",
+            target=idp,
+            organization=idp.organization_id,
+            data={"code": exc.code},
+        )
+        return False
+    changed = document != idp.metadata_xml
+    with transaction.atomic():
+        idp.metadata_fetched_at = timezone.now()
+        fields = ["metadata_fetched_at", "updated_at"]
+        if changed:
+            idp.metadata_xml, idp.entity_id = document, entity_id
+            fields += ["metadata_xml", "entity_id"]
+        idp.save(update_fields=fields)
+        if changed:
+            record_audit_event(
+                actor=None, action="accounts.saml_metadata_refreshed", target=idp, organization=idp.organization_id
+            )
+    return changed

@@ -446,6 +446,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.security.tasks.verify_audit_chains_task",
         "schedule": crontab(minute=7),
     },
+    "refresh-saml-metadata-daily": {
+        "task": "apps.accounts.tasks.refresh_saml_metadata_task",
+        "schedule": crontab(hour=3, minute=17),
+    },
 }
 
 # -- Outbound HTTP ------------------------------------------------------------------------------------

@@ -245,3 +245,29 @@ def test_sso_cannot_be_required_without_an_idp(organization, owner):
             absolute_timeout_minutes=None,
         )
     assert refused.value.field == "require_sso"
+
+
+def test_the_daily_refresh_rereads_metadata_from_its_url_and_keeps_the_last_good_one_on_failure(
+    acme, saml_idp, settings
+):
+    # given metadata that went stale
+    from apps.accounts.models import SamlIdentityProvider
+    from apps.accounts.tasks import refresh_saml_metadata_task
+
+    idp = SamlIdentityProvider.objects.get(organization=acme)
+    good = idp.metadata_xml
+    SamlIdentityProvider.objects.filter(pk=idp.pk).update(metadata_xml=good.replace("  ", " "))
+    # when
+    changed = refresh_saml_metadata_task()
+    # then
+    idp.refresh_from_db()
+    assert changed == 1
+    assert idp.metadata_xml == good
+    assert AuditEvent.objects.filter(action="accounts.saml_metadata_refreshed").exists()
+    # when the URL starts pointing somewhere refused
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
+    assert refresh_saml_metadata_task() == 0
+    # then the last good document stays
+    idp.refresh_from_db()
+    assert idp.metadata_xml == good
+    assert AuditEvent.objects.filter(action="accounts.saml_metadata_refresh_failed").exists()
