@@ -115,11 +115,22 @@ class TeamCreateForm(ServiceForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         label="Description",
     )
+    role = forms.ChoiceField(
+        required=False,
+        choices=(),
+        label="Role for its members",
+        help_text="Members of this team and of every team inside it hold at least this role.",
+    )
 
-    def __init__(self, *args: Any, teams: list[tuple[Team, int]], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, teams: list[tuple[Team, int]], roles: Iterable[tuple[str, str]] = (), **kwargs: Any
+    ) -> None:
         """`teams` is the organization's tree flattened as (team, depth), which also orders the choices."""
         kwargs.setdefault("auto_id", "team_%s")
         super().__init__(*args, **kwargs)
+        role_field = self.fields["role"]
+        assert isinstance(role_field, forms.ChoiceField)
+        role_field.choices = [("", "None (their own role applies)"), *roles]
         field = self.fields["parent"]
         assert isinstance(field, forms.ModelChoiceField)
         depth_of = {team.pk: depth for team, depth in teams}

@@ -18,6 +18,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -314,7 +315,7 @@ def _render_organization(
         "team_count": len(flat_teams),
         "invitations": invitations,
         "settings_form": settings_form or OrganizationSettingsForm(initial={"name": organization.name}),
-        "team_form": team_form or TeamCreateForm(teams=flat_teams),
+        "team_form": team_form or TeamCreateForm(teams=flat_teams, roles=roles),
         "invitation_form": invitation_form or InvitationForm(roles=roles, teams=flat_teams),
     }
     return render(request, "accounts/organization.html", context, status=status)
@@ -410,16 +411,19 @@ def create_team(request: HttpRequest) -> HttpResponse:
         return _no_organization(request)
     _require(user, "teams.manage", organization)
     _, flat = _team_tree(organization)
-    form = TeamCreateForm(request.POST, teams=flat)
+    form = TeamCreateForm(request.POST, teams=flat, roles=grantable_roles(role_of(user, organization)))
     if form.is_valid():
         try:
-            team = services.create_team(
-                organization=organization,
-                name=form.cleaned_data["name"],
-                parent=form.cleaned_data["parent"],
-                description=form.cleaned_data["description"],
-                actor=user,
-            )
+            with transaction.atomic():
+                team = services.create_team(
+                    organization=organization,
+                    name=form.cleaned_data["name"],
+                    parent=form.cleaned_data["parent"],
+                    description=form.cleaned_data["description"],
+                    actor=user,
+                )
+                if form.cleaned_data["role"]:
+                    services.update_team(team=team, actor=user, role=form.cleaned_data["role"])
         except BusinessRuleViolation as exc:
             form.add_service_error(exc)
             return _render_organization(request, organization, team_form=form, status=exc.status_code)

@@ -172,3 +172,25 @@ def test_the_access_page_shows_the_same_answer(organization, owner, django_asser
     assert "Who can do what on Payments" in body
     assert "teams.manage" in body
     assert Membership.objects.filter(organization=organization).count() == 6
+
+
+def test_an_owner_creates_a_team_with_a_role_on_the_organization_page(organization, owner):
+    client = Client()
+    client.force_login(owner)
+
+    response = client.post("/account/organization/teams/", {"name": "Operations", "role": "operator"})
+
+    assert response.status_code == 302
+    team = organization.teams.get(name="Operations")
+    assert team.role == Role.OPERATOR
+    assert "Operator for members and sub-teams" in client.get("/account/organization/").content.decode()
+
+
+def test_an_admin_cannot_create_a_team_with_the_owner_role(organization, make_member):
+    client = Client()
+    client.force_login(make_member(organization, Role.ADMIN))
+
+    response = client.post("/account/organization/teams/", {"name": "Sneaky", "role": "owner"})
+
+    assert response.status_code == 400
+    assert not organization.teams.filter(name="Sneaky").exists()
