@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from typing import Any
@@ -1332,3 +1333,27 @@ def refresh_saml_metadata(*, idp: SamlIdentityProvider) -> bool:
                 actor=None, action="accounts.saml_metadata_refreshed", target=idp, organization=idp.organization_id
             )
     return changed
+
+
+# How long ended sessions stay listed (and in the admin) before housekeeping removes them.
+ENDED_SESSIONS_KEPT_DAYS = 90
+
+
+def clear_expired_credentials() -> dict[str, int]:
+    """Housekeeping: expired OAuth2 tokens and grants, expired Django sessions, long-ended session rows."""
+    from datetime import timedelta
+    from importlib import import_module
+
+    from oauth2_provider.models import clear_expired
+
+    clear_expired()
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    with contextlib.suppress(NotImplementedError):  # cache-backed sessions expire by themselves
+        store.clear_expired()
+    cutoff = timezone.now() - timedelta(days=ENDED_SESSIONS_KEPT_DAYS)
+    removed, _ = UserSession.objects.filter(ended_at__lt=cutoff).delete()
+    # Sessions whose store row expired without a sign-out: mark them ended so they stop being listed.
+    expired = UserSession.objects.filter(
+        ended_at__isnull=True, last_seen_at__lt=timezone.now() - settings.SESSION_ABSOLUTE_TIMEOUT
+    ).update(ended_at=timezone.now(), end_reason="expired")
+    return {"ended_sessions_removed": removed, "sessions_marked_expired": expired}

@@ -36,3 +36,11 @@ def refresh_saml_metadata_task() -> int:
     for idp in SamlIdentityProvider.objects.filter(is_enabled=True).exclude(metadata_url=""):
         changed += refresh_saml_metadata(idp=idp)
     return changed
+
+
+@shared_task(name="apps.accounts.tasks.clear_expired_credentials_task")
+def clear_expired_credentials_task() -> dict[str, int]:
+    """Daily housekeeping of expired tokens and sessions. Safe to repeat."""
+    from apps.accounts.services import clear_expired_credentials
+
+    return clear_expired_credentials()

@@ -450,6 +450,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.accounts.tasks.refresh_saml_metadata_task",
         "schedule": crontab(hour=3, minute=17),
     },
+    "clear-expired-credentials-daily": {
+        "task": "apps.accounts.tasks.clear_expired_credentials_task",
+        "schedule": crontab(hour=4, minute=23),
+    },
 }
 
 # -- Outbound HTTP ------------------------------------------------------------------------------------

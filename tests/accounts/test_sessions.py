@@ -201,3 +201,25 @@ def test_ending_the_session_you_are_using_signs_you_out(owner):
     assert client.get("/dashboard/")["Location"].startswith("/accounts/login/")
     tracked.refresh_from_db()
     assert tracked.end_reason == "ended_by_user"
+
+
+def test_housekeeping_removes_long_ended_sessions_and_marks_stale_ones_ended(owner):
+    # given
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.accounts.tasks import clear_expired_credentials_task
+
+    old = timezone.now() - timedelta(days=120)
+    ended = UserSession.objects.create(user=owner, session_key="ended-long-ago", ended_at=old, end_reason="signed_out")
+    stale = UserSession.objects.create(user=owner, session_key="never-signed-out", last_seen_at=old)
+    fresh = UserSession.objects.create(user=owner, session_key="in-use")
+    # when
+    result = clear_expired_credentials_task()
+    # then
+    assert result == {"ended_sessions_removed": 1, "sessions_marked_expired": 1}
+    assert not UserSession.objects.filter(pk=ended.pk).exists()
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stale.end_reason, fresh.ended_at) == ("expired", None)
