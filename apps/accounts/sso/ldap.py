@@ -19,6 +19,7 @@ from django_auth_ldap.config import GroupOfNamesType, LDAPSearch
 
 from apps.accounts import services
 from apps.accounts.models import Organization, User
+from apps.accounts.selectors import password_sign_in_refused
 
 
 class DirectoryBackend(LDAPBackend):
@@ -54,6 +55,9 @@ class DirectoryBackend(LDAPBackend):
         self._nofx_email = address
         user = super().authenticate(request, username=lookup, password=password, **kwargs)
         if not isinstance(user, User):
+            return None
+        # A directory password is still a password: organizations that require SSO refuse it too.
+        if password_sign_in_refused(user) is not None:
             return None
         directory_entry: Any = getattr(user, "ldap_user", None)
         group_dns = sorted(directory_entry.group_dns) if directory_entry and settings.LDAP_GROUP_SEARCH_BASE else []
