@@ -3,7 +3,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from apps.accounts.api.views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TeamViewSet
+from apps.accounts.api.views import (
+    InvitationViewSet,
+    MembershipViewSet,
+    MeView,
+    ObjectAccessView,
+    OrganizationViewSet,
+    TeamViewSet,
+)
 from apps.connectors.api.views import (
     ConnectorManifestViewSet,
     ConnectorViewSet,
@@ -78,5 +85,6 @@ urlpatterns = [
     path("extension-rules/", marketplace.RuleListView.as_view(), name="extension-rules"),
     path("extension-signing-key/", marketplace.SigningKeyView.as_view(), name="extension-signing-key"),
     path("extension-usage/", marketplace.UsageReportView.as_view(), name="extension-usage"),
+    path("access/", ObjectAccessView.as_view(), name="access"),
     *router.urls,
 ]

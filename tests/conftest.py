@@ -16,6 +16,9 @@ from apps.accounts.models import Membership, Organization, User
 from apps.accounts.roles import Role
 from tests.factories.accounts import MembershipFactory, OrganizationFactory, UserFactory
 
+# Real identity providers on loopback (SimpleSAMLphp, oidc-provider, slapd), started once per session.
+pytest_plugins = ["tests.peers"]
+
 # In CI these services are part of the contract: a test that needs one fails when it is missing.
 REQUIRE_SERVICES = os.environ.get("NOFX_REQUIRE_SERVICES", "") == "1"
 

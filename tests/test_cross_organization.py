@@ -208,3 +208,18 @@ def test_lists_never_include_another_organizations_objects(route, api_client, ow
 
     assert response.status_code == 200
     assert str(foreign.pk) not in response.content.decode()
+
+
+def test_the_access_endpoint_never_describes_another_organizations_object(api_client, owner, other_organization):
+    # `api:access` takes its object in the query string, so the walk above cannot reach it.
+    foreign = {
+        "accounts.team": FOREIGN_OBJECTS[Team](other_organization),
+        "accounts.organization": other_organization,
+    }
+    api_client.force_authenticate(owner)
+
+    for object_type, obj in foreign.items():
+        response = api_client.get(reverse("api:access"), {"object_type": object_type, "object_id": str(obj.pk)})
+
+        assert response.status_code == 404, f"{object_type} answered {response.status_code}"
+        assert response["Content-Type"] == "application/problem+json"

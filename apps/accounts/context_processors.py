@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from apps.accounts.roles import role_permissions
 from apps.accounts.selectors import memberships_of
 from apps.accounts.tenancy import request_organization
 
@@ -19,7 +20,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if cached is not None:
         return cached
     user = getattr(request, "user", None)
-    navigation: dict[str, Any] = {"nav_memberships": [], "active_organization": None}
+    navigation: dict[str, Any] = {"nav_memberships": [], "active_organization": None, "can_manage_identity": False}
     if user is not None and user.is_authenticated:
         memberships = list(memberships_of(user).order_by("organization__name"))
         active = request_organization(request)
@@ -27,6 +28,11 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             # The switcher only appears when there is something to switch to.
             "nav_memberships": memberships if len(memberships) > 1 else [],
             "active_organization": active,
+            # A hint for the side navigation from rows already loaded; the pages themselves ask user_can().
+            "can_manage_identity": any(
+                m.organization_id == getattr(active, "pk", None) and "identity.manage" in role_permissions(m.role)
+                for m in memberships
+            ),
         }
     request._nofx_navigation = navigation  # type: ignore[attr-defined]
     return navigation

@@ -54,6 +54,8 @@ PERMISSIONS: dict[str, str] = {
     "security.manage": "Resolve security events and change IP rules and SSO",
     "compliance.view": "See compliance assessments and reports",
     "compliance.manage": "Run assessments and upload evidence",
+    "identity.manage": "Configure sign-in policy, single sign-on, SCIM provisioning and the organization's OAuth apps",
+    "access.review": "See who can do what on any object of the organization",
 }
 
 _VIEW = {name for name in PERMISSIONS if name.endswith(".view")}

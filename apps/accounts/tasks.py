@@ -24,3 +24,23 @@ def send_invitation_email_task(invitation_id: str, token: str) -> None:
         from_email=None,
         recipient_list=[invitation.email],
     )
+
+
+@shared_task(name="apps.accounts.tasks.refresh_saml_metadata_task")
+def refresh_saml_metadata_task() -> int:
+    """Re-read every enabled IdP's metadata from its URL (daily). Safe to repeat. Returns how many changed."""
+    from apps.accounts.models import SamlIdentityProvider
+    from apps.accounts.services import refresh_saml_metadata
+
+    changed = 0
+    for idp in SamlIdentityProvider.objects.filter(is_enabled=True).exclude(metadata_url=""):
+        changed += refresh_saml_metadata(idp=idp)
+    return changed
+
+
+@shared_task(name="apps.accounts.tasks.clear_expired_credentials_task")
+def clear_expired_credentials_task() -> dict[str, int]:
+    """Daily housekeeping of expired tokens and sessions. Safe to repeat."""
+    from apps.accounts.services import clear_expired_credentials
+
+    return clear_expired_credentials()

@@ -10,12 +10,15 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
+from allauth.account.views import LoginView as AllauthLoginView
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,6 +33,7 @@ from apps.accounts.forms import (
     OrganizationCreateForm,
     OrganizationSettingsForm,
     ProfileForm,
+    SignInEmailForm,
     SwitchOrganizationForm,
     TeamCreateForm,
     grantable_roles,
@@ -37,7 +41,12 @@ from apps.accounts.forms import (
 from apps.accounts.models import Invitation, InvitationStatus, Membership, Organization, Team, User
 from apps.accounts.permissions import role_of, user_can
 from apps.accounts.roles import can_grant
-from apps.accounts.selectors import membership_for, memberships_of
+from apps.accounts.selectors import (
+    membership_for,
+    memberships_of,
+    organization_for_email_domain,
+    sso_sign_in_url,
+)
 from apps.accounts.tenancy import request_organization, set_active_organization
 from apps.core.exceptions import BusinessRuleViolation
 
@@ -250,6 +259,7 @@ def _render_organization(
         "view_teams": user_can(user, "teams.view", organization),
         "manage_teams": user_can(user, "teams.manage", organization),
         "manage_invitations": user_can(user, "invitations.manage", organization),
+        "review_access": user_can(user, "access.review", organization),
     }
 
     members: list[MemberRow] = []
@@ -305,7 +315,7 @@ def _render_organization(
         "team_count": len(flat_teams),
         "invitations": invitations,
         "settings_form": settings_form or OrganizationSettingsForm(initial={"name": organization.name}),
-        "team_form": team_form or TeamCreateForm(teams=flat_teams),
+        "team_form": team_form or TeamCreateForm(teams=flat_teams, roles=roles),
         "invitation_form": invitation_form or InvitationForm(roles=roles, teams=flat_teams),
     }
     return render(request, "accounts/organization.html", context, status=status)
@@ -401,16 +411,19 @@ def create_team(request: HttpRequest) -> HttpResponse:
         return _no_organization(request)
     _require(user, "teams.manage", organization)
     _, flat = _team_tree(organization)
-    form = TeamCreateForm(request.POST, teams=flat)
+    form = TeamCreateForm(request.POST, teams=flat, roles=grantable_roles(role_of(user, organization)))
     if form.is_valid():
         try:
-            team = services.create_team(
-                organization=organization,
-                name=form.cleaned_data["name"],
-                parent=form.cleaned_data["parent"],
-                description=form.cleaned_data["description"],
-                actor=user,
-            )
+            with transaction.atomic():
+                team = services.create_team(
+                    organization=organization,
+                    name=form.cleaned_data["name"],
+                    parent=form.cleaned_data["parent"],
+                    description=form.cleaned_data["description"],
+                    actor=user,
+                )
+                if form.cleaned_data["role"]:
+                    services.update_team(team=team, actor=user, role=form.cleaned_data["role"])
         except BusinessRuleViolation as exc:
             form.add_service_error(exc)
             return _render_organization(request, organization, team_form=form, status=exc.status_code)
@@ -527,3 +540,50 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         f"Welcome to {membership.organization.name}. You joined as {membership.get_role_display().lower()}.",
     )
     return redirect("core:dashboard")
+
+
+# -- Signing in: email first ----------------------------------------------------------------------------------
+
+
+class PasswordSignInView(AllauthLoginView):
+    """allauth's email + password step, with the address from the first step filled in."""
+
+    def get_initial(self) -> dict[str, Any]:
+        initial: dict[str, Any] = super().get_initial()
+        if self.request.GET.get("login"):
+            initial["login"] = self.request.GET["login"]
+        return initial
+
+
+_password_sign_in = PasswordSignInView.as_view()
+
+
+def _with_next(url: str, request: HttpRequest) -> str:
+    target = _safe_next(request, "")
+    return f"{url}?{urlencode({'next': target})}" if target else url
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in(request: HttpRequest) -> HttpResponse:
+    """Ask for the email address; send people of an organization with SSO to its IdP, others to a password."""
+    wants_password = "password" in request.POST or request.GET.get("login") or request.GET.get("password")
+    if request.user.is_authenticated or wants_password:
+        return _password_sign_in(request)
+    form = SignInEmailForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["login"].strip().lower()
+        organization = organization_for_email_domain(email)
+        sso_url = sso_sign_in_url(organization) if organization is not None else None
+        if sso_url is not None:
+            return redirect(_with_next(sso_url, request))
+        params = {"login": email}
+        if _safe_next(request, ""):
+            params["next"] = _safe_next(request, "")
+        return redirect(f"{reverse('account_login')}?{urlencode(params)}")
+    expired = request.GET.get("expired", "")
+    context = {
+        "form": form,
+        "next_url": _safe_next(request, ""),
+        "expired": expired in ("idle_timeout", "absolute_timeout"),
+    }
+    return render(request, "account/sign_in_email.html", context, status=400 if form.errors else 200)

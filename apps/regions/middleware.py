@@ -2,7 +2,7 @@
 
 The organization a request is for comes, in order, from:
 
-1. an `organization_slug` in the matched URL (pages such as `/o/<organization_slug>/`),
+1. an `organization_slug` in the matched URL (pages such as `/orgs/<organization_slug>/`),
 2. the `X-Organization` header (a slug, as API clients send it),
 3. the signed-in person's organization (`apps.accounts.tenancy`), from their session.
 

@@ -62,6 +62,11 @@ THIRD_PARTY_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "oauth2_provider",
+    "axes",
+    "djangosaml2",
     "guardian",
     "django_celery_beat",
     "django_prometheus",
@@ -89,6 +94,8 @@ MIDDLEWARE = [
     # API clients: authentication, rate limits and quotas, idempotency and usage records (apps.gateway).
     "apps.gateway.middleware.GatewayMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # SAML's own short-lived session (outstanding requests), on its own cookie; see SAML_SESSION_COOKIE_SAMESITE.
+    "djangosaml2.middleware.SamlSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -97,7 +104,12 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Idle/absolute timeouts and ended sessions first, then MFA enrolment for MFA-required organizations.
+    "apps.accounts.middleware.SessionControlMiddleware",
+    "apps.accounts.middleware.MfaEnforcementMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: it turns a lockout noticed during the request into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "nofx.urls"
@@ -156,9 +168,13 @@ else:
 # -- Authentication -----------------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
+# Order matters: axes refuses locked-out accounts and IPs before any password is checked. The password
+# backend refuses members of organizations that require SSO (their break-glass owner excepted); the SSO
+# backend only restores sessions that the SAML/OIDC views opened after verifying the IdP's answer.
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "axes.backends.AxesStandaloneBackend",
+    "apps.accounts.backends.PasswordBackend",
+    "apps.accounts.backends.SingleSignOnBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -187,6 +203,125 @@ ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
 ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=True)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_TOTP_ISSUER = SITE_NAME
+# allauth remembers each accepted TOTP code for its period in the cache (Redis in production, so every
+# web worker sees it): a code works once.
+MFA_TOTP_TOLERANCE = 0
+MFA_PASSKEY_LOGIN_ENABLED = False
+# django-axes owns failed-sign-in lockouts (see "Brute-force protection" below); allauth's own counter
+# would lock sooner and without an audit trail.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+ACCOUNT_FORMS = {"login": "apps.accounts.forms.RoutedLoginForm"}
+
+# -- Single sign-on -------------------------------------------------------------------------------------
+
+# OIDC: allauth's `openid_connect` provider. Each organization's IdP becomes an allauth app built from its
+# OidcIdentityProvider row (apps.accounts.sso.oidc); PKCE is always on.
+SOCIALACCOUNT_ADAPTER = "apps.accounts.sso.oidc.OrganizationSocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {"openid_connect": {"OAUTH_PKCE_ENABLED": True}}
+
+# SAML: djangosaml2 on pysaml2, configured per organization (apps.accounts.sso.saml builds the SP config
+# from the organization's SamlIdentityProvider). Assertions must be signed; unsolicited responses refused.
+SAML_CONFIG_LOADER = "apps.accounts.sso.saml.sp_config_for_request"
+SAML_CSP_HANDLER = ""
+SAML_DEFAULT_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+SAML_IGNORE_AUTHENTICATED_USERS_ON_LOGIN = True
+# After SAML sign-in, without a `next`, people land on their organization's page.
+ACS_DEFAULT_REDIRECT_URL = "accounts:organization"
+SAML_ACS_FAILURE_RESPONSE_FUNCTION = "apps.accounts.sso.saml.acs_failure_page"
+# The IdP posts its answer cross-site: in production the SAML session cookie must be SameSite=None (and
+# Secure); over plain HTTP (development, tests on loopback) browsers refuse that, so Lax is used there.
+SAML_SESSION_COOKIE_SAMESITE = env("SAML_SESSION_COOKIE_SAMESITE", default="Lax")
+# How long an accepted assertion id is remembered, to refuse a replay (longer than any assertion lives).
+SAML_REPLAY_WINDOW = timedelta(hours=env.int("SAML_REPLAY_WINDOW_HOURS", default=24))
+# Debian's xmlsec1, which pysaml2 calls to check signatures.
+SAML_XMLSEC_BINARY = env("SAML_XMLSEC_BINARY", default="/usr/bin/xmlsec1")
+
+# LDAP: django-auth-ldap, off unless AUTH_LDAP_SERVER_URI is set. Users sign in with their email address.
+AUTH_LDAP_SERVER_URI = env("AUTH_LDAP_SERVER_URI", default="")
+AUTH_LDAP_BIND_DN = env("AUTH_LDAP_BIND_DN", default="")
+AUTH_LDAP_BIND_PASSWORD = env("AUTH_LDAP_BIND_PASSWORD", default="")
+# Either a DN template (`uid=%(user)s,ou=people,dc=example,dc=com`, where %(user)s is the part of the email
+# before @) or a search base + filter (`(mail=%(user)s)`, where %(user)s is the whole email).
+AUTH_LDAP_USER_DN_TEMPLATE = env("AUTH_LDAP_USER_DN_TEMPLATE", default="") or None
+LDAP_USER_SEARCH_BASE = env("LDAP_USER_SEARCH_BASE", default="")
+LDAP_USER_SEARCH_FILTER = env("LDAP_USER_SEARCH_FILTER", default="(mail=%(user)s)")
+AUTH_LDAP_USER_ATTR_MAP = env.dict("AUTH_LDAP_USER_ATTR_MAP", default={"full_name": "cn"})
+LDAP_GROUP_SEARCH_BASE = env("LDAP_GROUP_SEARCH_BASE", default="")
+# The organization LDAP users join, and (JSON) LDAP group DN -> role in it: {"cn=admins,ou=groups,...": "admin"}.
+LDAP_ORGANIZATION_SLUG = env("LDAP_ORGANIZATION_SLUG", default="")
+LDAP_GROUP_ROLES: dict[str, str] = env.json("LDAP_GROUP_ROLES", default={})
+LDAP_DEFAULT_ROLE = env("LDAP_DEFAULT_ROLE", default="viewer")
+if AUTH_LDAP_SERVER_URI:
+    AUTHENTICATION_BACKENDS.insert(2, "apps.accounts.sso.ldap.DirectoryBackend")
+
+# -- Sessions -------------------------------------------------------------------------------------------
+
+# Defaults for organizations that set none; an organization's policy may set its own (the strictest of a
+# person's organizations applies). A session is also tracked as a UserSession row (device, IP, last seen).
+SESSION_IDLE_TIMEOUT = timedelta(minutes=env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=12 * 60))
+SESSION_ABSOLUTE_TIMEOUT = timedelta(minutes=env.int("SESSION_ABSOLUTE_TIMEOUT_MINUTES", default=7 * 24 * 60))
+SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_TIMEOUT.total_seconds())
+# How often a session's "last seen" is written and its organizations' policy re-read.
+SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
+SESSION_POLICY_RECHECK = timedelta(minutes=5)
+
+# -- Brute-force protection (django-axes) --------------------------------------------------------------
+
+# 5 failed sign-ins for one account (from anywhere), or 5 from one IP address (whatever the accounts),
+# lock that account or that address out for 15 minutes; the lock then expires by itself (never permanent).
+# A success resets the account's count. Lockouts are audited (apps.accounts.signals).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "apps.accounts.lockouts.username_of_attempt"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockouts.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_VERBOSE = False
+# Behind nginx the client's address is the last hop it appends (see docker/nginx).
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
+# -- OAuth2 provider for the API (django-oauth-toolkit) -------------------------------------------------
+
+# Lifetimes: access tokens 10 minutes, refresh tokens 14 days (rotated on every use; presenting a used
+# one again revokes its whole family), authorization codes 60 seconds.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 - a model name
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105 - a model name
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105 - a model name
+OAUTH2_PROVIDER: dict[str, Any] = {
+    "SCOPES_BACKEND_CLASS": "apps.accounts.oauth.ApiScopes",
+    "OAUTH2_VALIDATOR_CLASS": "apps.accounts.oauth.OrganizationOAuth2Validator",
+    "PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_ACCESS_TOKEN_SECONDS", default=600),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.int("OAUTH_REFRESH_TOKEN_SECONDS", default=14 * 24 * 3600),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REQUEST_APPROVAL_PROMPT": "auto",
+    # The OAuth 2.0 Security BCP (RFC 9700), all of it: no implicit or password grant, PKCE S256 only, no
+    # tokens in query strings, `iss` in authorization responses, tokens stored hashed; the config gates make
+    # `check --deploy` fail (not warn) on a non-compliant refresh, redirect or PKCE setting.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    # OpenID Connect (ID tokens, userinfo) for web apps, on when an RSA private key (PEM) is configured.
+    "OIDC_RSA_PRIVATE_KEY": env("OAUTH_OIDC_RSA_PRIVATE_KEY", default="").replace("\\n", "\n"),
+}
+OAUTH2_PROVIDER["OIDC_ENABLED"] = bool(OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"])
 
 # Guardian: no anonymous user row; object grants are only ever given to real users and groups.
 ANONYMOUS_USER_NAME = None
@@ -238,6 +373,7 @@ REST_FRAMEWORK = {
         "apps.gateway.authentication.ApiKeyAuthentication",
         "apps.gateway.authentication.MutualTlsAuthentication",
         "apps.core.authentication.SessionAuthentication",
+        "apps.accounts.oauth.OrganizationOAuth2Authentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
@@ -326,6 +462,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "installations", "description": "Extensions installed in your organization, and consent."},
         {"name": "reviews", "description": "Your organization's reviews of extensions, and reports."},
         {"name": "regions", "description": "Deployment regions an organization can be homed in."},
+        {"name": "access", "description": "Who can do what on an object, and why."},
     ],
 }
 
@@ -417,6 +554,14 @@ CELERY_BEAT_SCHEDULE = {
     "prune-region-outbox-daily": {
         "task": "apps.regions.tasks.prune_outbox_task",
         "schedule": crontab(minute=27, hour=2),
+    },
+    "refresh-saml-metadata-daily": {
+        "task": "apps.accounts.tasks.refresh_saml_metadata_task",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "clear-expired-credentials-daily": {
+        "task": "apps.accounts.tasks.clear_expired_credentials_task",
+        "schedule": crontab(hour=4, minute=23),
     },
 }
 
@@ -549,5 +694,8 @@ LOGGING: dict[str, Any] = {
         # httpx logs every request URL at INFO; query strings can carry API keys and vendor queries.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # pysaml2 and its schema loader narrate every document they read.
+        "saml2": {"level": "WARNING"},
+        "xmlschema": {"level": "WARNING"},
     },
 }

@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 from apps.marketplace.signing import generate_private_key_pem
 
 from .base import *  # noqa: F403
-from .base import MARKETPLACE_SIGNING_KEY, STORAGES, VAR_DIR, env
+from .base import MARKETPLACE_SIGNING_KEY, OAUTH2_PROVIDER, STORAGES, VAR_DIR, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
@@ -34,6 +34,24 @@ MARKETPLACE_SIGNING_KEY = MARKETPLACE_SIGNING_KEY or _local_secret(
 REGION_REPLICATION_SECRETS = env.list("NOFX_REGION_REPLICATION_SECRETS", default=[]) or [
     _local_secret("region-replication-secret", lambda: token_urlsafe(32))
 ]
+
+
+def _rsa_private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+OAUTH2_PROVIDER = {
+    **OAUTH2_PROVIDER,
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"]
+    or _local_secret("oidc-rsa-key.pem", _rsa_private_key),
+}
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 LOG_FORMAT = env("LOG_FORMAT", default="plain")

@@ -3,7 +3,15 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, FIELD_ENCRYPTION_KEYS, MARKETPLACE_SIGNING_KEY, REDIS_URL, SECRET_KEY, env
+from .base import (
+    DATABASES,
+    FIELD_ENCRYPTION_KEYS,
+    MARKETPLACE_SIGNING_KEY,
+    OAUTH2_PROVIDER,
+    REDIS_URL,
+    SECRET_KEY,
+    env,
+)
 
 DEBUG = False
 if not SECRET_KEY:
@@ -38,3 +46,6 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)
+SAML_SESSION_COOKIE_SAMESITE = env("SAML_SESSION_COOKIE_SAMESITE", default="None")
+OAUTH2_PROVIDER["ALLOWED_REDIRECT_URI_SCHEMES"] = ["https"]
+OAUTH2_PROVIDER["COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME"] = True

@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet
 from apps.marketplace.signing import generate_private_key_pem
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, CACHES, INSTALLED_APPS, STORAGES, TEMPLATES, env
+from .base import BASE_DIR, CACHES, INSTALLED_APPS, OAUTH2_PROVIDER, STORAGES, TEMPLATES, env
 
 DEBUG = False
 SECRET_KEY = "test-only-not-a-secret"  # noqa: S105 - the suite's own throwaway key
@@ -34,6 +34,20 @@ REGION_BACKUP_DIR = env("NOFX_BACKUP_DIR", default=str(BASE_DIR / "var" / "test-
 # An undefined variable in a template is a bug; make it loud in tests.
 TEMPLATES[0]["OPTIONS"]["string_if_invalid"] = "INVALID_TEMPLATE_VARIABLE(%s)"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "test-media"))
+
+
+def _fresh_rsa_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+# The OAuth2 provider's OpenID Connect signing key: made for this run, like the Fernet keys.
+OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "OIDC_ENABLED": True, "OIDC_RSA_PRIVATE_KEY": _fresh_rsa_key()}
 
 # Models that only the suite uses (e.g. to exercise encrypted fields); created without migrations.
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]

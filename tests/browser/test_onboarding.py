@@ -116,8 +116,11 @@ def test_a_member_signs_in_and_finds_the_pages_usable_on_a_phone(open_page, scre
     expect(skip).to_be_focused()
     expect(skip).to_be_in_viewport()
 
-    # when they sign in with their email and password
-    page.get_by_label("Email").fill(owner.email)
+    # when they give their email (no SSO for their domain), then their password
+    page.get_by_label("Work email").fill(owner.email)
+    page.get_by_role("main").get_by_role("button", name="Continue").click()
+    expect(page.get_by_label("Password")).to_be_visible()
+    expect(page.get_by_label("Email")).to_have_value(owner.email)
     page.get_by_label("Password").fill("correct-horse-battery-staple")
     page.get_by_role("main").get_by_role("button", name="Sign In").click()
 

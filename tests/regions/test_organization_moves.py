@@ -155,7 +155,7 @@ def test_the_switch_makes_this_region_redirect_before_the_purge(acme, target, cl
 
     acme.refresh_from_db()
     assert acme.home_region_code == "eu-west"
-    response = client.get(f"/o/{acme.slug}/")
+    response = client.get(f"/orgs/{acme.slug}/")
     assert response.status_code == 302
     assert response["Location"].startswith(target.url)
 

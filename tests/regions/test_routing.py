@@ -29,18 +29,18 @@ def globex_elsewhere():
 
 
 def test_a_page_of_a_foreign_organization_redirects_to_its_region_with_the_same_path(client, globex_elsewhere):
-    response = client.get("/o/globex/?next=%2Fdashboard%2F")
+    response = client.get("/orgs/globex/?next=%2Fdashboard%2F")
 
     assert response.status_code == 302
-    assert response["Location"] == f"{EU}/o/globex/?next=%2Fdashboard%2F"
+    assert response["Location"] == f"{EU}/orgs/globex/?next=%2Fdashboard%2F"
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
 def test_a_non_get_page_request_keeps_its_method_with_a_307(client, globex_elsewhere, method):
-    response = getattr(client, method)("/o/globex/")
+    response = getattr(client, method)("/orgs/globex/")
 
     assert response.status_code == 307
-    assert response["Location"] == f"{EU}/o/globex/"
+    assert response["Location"] == f"{EU}/orgs/globex/"
 
 
 def test_an_api_call_for_a_foreign_organization_gets_a_307_problem_naming_the_region(globex_elsewhere):
@@ -71,7 +71,7 @@ def test_an_organization_homed_here_is_served_here(client, owner, organization):
     # given a member of a local organization
     client.force_login(owner)
     # when
-    response = client.get(f"/o/{organization.slug}/")
+    response = client.get(f"/orgs/{organization.slug}/")
     # then
     assert response.status_code == 302
     assert response["Location"] == "/dashboard/"
@@ -81,8 +81,8 @@ def test_an_organization_homed_here_is_served_here(client, owner, organization):
 def test_the_entry_link_of_an_organization_i_do_not_belong_to_is_not_found(client, user, organization):
     client.force_login(user)
 
-    assert client.get(f"/o/{organization.slug}/").status_code == 404
-    assert client.get("/o/no-such-organization/").status_code == 404
+    assert client.get(f"/orgs/{organization.slug}/").status_code == 404
+    assert client.get("/orgs/no-such-organization/").status_code == 404
 
 
 def test_a_signed_in_person_whose_organization_lives_elsewhere_is_sent_there(client, user):
@@ -101,7 +101,7 @@ def test_a_signed_in_person_whose_organization_lives_elsewhere_is_sent_there(cli
 def test_an_organization_of_a_region_this_region_does_not_know_is_refused_not_served(client):
     DirectoryEntryFactory(slug="lost", region_code="xx-unknown")
 
-    page = client.get("/o/lost/")
+    page = client.get("/orgs/lost/")
     api = APIClient().get("/api/v1/teams/", HTTP_X_ORGANIZATION="lost")
 
     assert page.status_code == 503

@@ -230,9 +230,9 @@ def test_two_regions_replicate_the_directory_redirect_foreign_organizations_and_
         assert "failed 0" in delivered
         assert us.query("SELECT region_code FROM regions_directoryentry WHERE slug = %s", (slug,)) == [("eu-west",)]
         # and us-east sends its pages to eu-west, keeping the path
-        page = get(f"{us.url}/o/{slug}/?tab=teams")
+        page = get(f"{us.url}/orgs/{slug}/?tab=teams")
         assert page.status == 302
-        assert page.headers["location"] == f"{eu.url}/o/{slug}/?tab=teams"
+        assert page.headers["location"] == f"{eu.url}/orgs/{slug}/?tab=teams"
         # and answers its API calls with a 307 naming eu-west
         api = get(f"{us.url}/api/v1/teams/", headers={"X-Organization": slug})
         assert api.status == 307
@@ -240,7 +240,7 @@ def test_two_regions_replicate_the_directory_redirect_foreign_organizations_and_
         assert api.headers["location"] == f"{eu.url}/api/v1/teams/"
         assert json.loads(api.body)["region"] == "eu-west"
         # while eu-west serves the organization itself (here: asks for a sign-in rather than redirecting)
-        home = get(f"{eu.url}/o/{slug}/")
+        home = get(f"{eu.url}/orgs/{slug}/")
         assert home.status == 302
         assert home.headers["location"].startswith("/accounts/login/")
 
@@ -281,4 +281,4 @@ def test_two_regions_replicate_the_directory_redirect_foreign_organizations_and_
         ) == [("eu-west", True)]
         assert eu.query("SELECT count(*) FROM accounts_membership WHERE organization_id = %s", (acme["id"],)) == [(1,)]
         assert us.query("SELECT count(*) FROM accounts_organization WHERE id = %s", (acme["id"],)) == [(0,)]
-        assert get(f"{us.url}/o/{acme['slug']}/").headers["location"] == f"{eu.url}/o/{acme['slug']}/"
+        assert get(f"{us.url}/orgs/{acme['slug']}/").headers["location"] == f"{eu.url}/orgs/{acme['slug']}/"

@@ -98,9 +98,12 @@ class TeamSerializer(serializers.ModelSerializer[Team]):
 
     class Meta:
         model = Team
-        fields = ("id", "name", "slug", "description", "parent", "member_count", "created_at")
+        fields = ("id", "name", "slug", "description", "parent", "role", "member_count", "created_at")
         read_only_fields = ("id", "member_count", "created_at")
-        extra_kwargs = {"slug": {"required": False}}
+        extra_kwargs = {
+            "slug": {"required": False},
+            "role": {"help_text": "A role every member of the team, and of its nested teams, holds at least."},
+        }
 
 
 class TeamMemberSerializer(serializers.Serializer[Any]):
@@ -119,3 +122,18 @@ class InvitationSerializer(serializers.ModelSerializer[Invitation]):
 
 class InvitationAcceptSerializer(serializers.Serializer[Any]):
     token = serializers.CharField(max_length=200, help_text="The token from the invitation link.")
+
+
+class AccessQuerySerializer(serializers.Serializer[Any]):
+    object_type = serializers.RegexField(
+        r"^[a-z_]+\.[a-z_]+$", help_text="The object's kind as `app_label.model`, e.g. `accounts.team`."
+    )
+    object_id = serializers.CharField(max_length=64, help_text="The object's id.")
+
+
+class AccessSerializer(serializers.Serializer[Any]):
+    user = MemberUserSerializer()
+    effective_role = serializers.ChoiceField(choices=Role.choices)
+    permissions = serializers.ListField(child=serializers.CharField(), help_text="Named permissions on the object.")
+    granted = serializers.ListField(child=serializers.CharField(), help_text="Those that come from object grants.")
+    sources = serializers.ListField(child=serializers.CharField(), help_text="Where the permissions come from.")

@@ -2,19 +2,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, Prefetch, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from apps.accounts import services
 from apps.accounts.api import serializers as s
 from apps.accounts.api.filters import InvitationFilterSet, MembershipFilterSet, TeamFilterSet
-from apps.accounts.models import Invitation, Membership, Organization, Team, TeamMembership
+from apps.accounts.models import Invitation, Membership, Organization, Team, TeamMembership, User
 from apps.accounts.permissions import user_can
 from apps.accounts.selectors import memberships_of, organizations_of
 from apps.core.scoping import ActorMixin, OrganizationPermission, OrganizationScopedMixin, principal_organization
@@ -37,9 +40,13 @@ class MeView(ActorMixin):
         }
 
     def get(self, request: Request) -> Response:
+        if not isinstance(request.user, User):
+            raise PermissionDenied("Machine clients have no profile; /api/v1/organizations/ names their organization.")
         return Response(self.get_serializer(request.user).data)
 
     def patch(self, request: Request) -> Response:
+        if not isinstance(request.user, User):
+            raise PermissionDenied("Machine clients have no profile.")
         serializer = self.get_serializer(request.user, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         if "full_name" in serializer.validated_data:
@@ -159,19 +166,22 @@ class TeamViewSet(OrganizationScopedMixin, viewsets.ModelViewSet[Team]):
 
     def perform_create(self, serializer: s.TeamSerializer) -> None:  # type: ignore[override]
         data = serializer.validated_data
-        team = services.create_team(
-            organization=self.tenant,
-            actor=self.actor,
-            name=data["name"],
-            slug=data.get("slug", ""),
-            description=data.get("description", ""),
-            parent=data.get("parent"),
-        )
+        with transaction.atomic():
+            team = services.create_team(
+                organization=self.tenant,
+                actor=self.actor,
+                name=data["name"],
+                slug=data.get("slug", ""),
+                description=data.get("description", ""),
+                parent=data.get("parent"),
+            )
+            if data.get("role"):
+                services.update_team(team=team, actor=self.actor, role=data["role"])
         serializer.instance = self._refetch(team)
 
     def perform_update(self, serializer: s.TeamSerializer) -> None:  # type: ignore[override]
         data = serializer.validated_data
-        kwargs: dict[str, Any] = {k: data[k] for k in ("name", "description") if k in data}
+        kwargs: dict[str, Any] = {k: data[k] for k in ("name", "description", "role") if k in data}
         if "parent" in data:
             kwargs["parent"] = data["parent"]
         assert serializer.instance is not None
@@ -246,3 +256,30 @@ class InvitationViewSet(
         payload.is_valid(raise_exception=True)
         membership = services.accept_invitation(token=payload.validated_data["token"], user=self.actor)
         return Response(s.MembershipSerializer(membership).data)
+
+
+@extend_schema(tags=["access"], parameters=[s.AccessQuerySerializer], responses=s.AccessSerializer(many=True))
+class ObjectAccessView(APIView):
+    """Who can do what on one object of your organization, and why (role, team role or object grant)."""
+
+    extra_error_codes = (400,)
+
+    def get(self, request: Request) -> Response:
+        from apps.accounts.security_views import organization_object
+        from apps.accounts.selectors import access_to_object
+
+        query = s.AccessQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        organization = principal_organization(request)
+        if organization is None:
+            raise NotFound
+        if not user_can(request.user, "access.review", organization):
+            raise PermissionDenied("Only owners and admins review access.")
+        try:
+            obj = organization_object(
+                organization, query.validated_data["object_type"], query.validated_data["object_id"]
+            )
+        except Http404:
+            raise NotFound from None
+        rows = access_to_object(organization, obj)
+        return Response(s.AccessSerializer(rows, many=True).data)
