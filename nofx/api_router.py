@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.accounts.api.views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TeamViewSet
-from apps.security.api.views import AuditEventViewSet
+from apps.security.api.views import AuditEventViewSet, IPRuleViewSet, ResponseActionViewSet, SecurityEventViewSet
 
 router = SimpleRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")
@@ -12,6 +12,9 @@ router.register("memberships", MembershipViewSet, basename="membership")
 router.register("teams", TeamViewSet, basename="team")
 router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("security-events", SecurityEventViewSet, basename="security-event")
+router.register("security-responses", ResponseActionViewSet, basename="security-response")
+router.register("ip-rules", IPRuleViewSet, basename="ip-rule")
 
 app_name = "api"
 urlpatterns = [

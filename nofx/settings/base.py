@@ -84,12 +84,15 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.security.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.security.middleware.NetworkRulesMiddleware",
+    "apps.security.middleware.AccountSecurityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -148,6 +151,8 @@ else:
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: a locked account is refused before any backend checks its password.
+    "apps.security.authentication.LockedAccountBackend",
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
     "guardian.backends.ObjectPermissionBackend",
@@ -212,6 +217,17 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Signed audit checkpoints: anywhere but the database they vouch for (a directory, or an object store
+    # with retention lock in production).
+    "audit_checkpoints": {
+        "BACKEND": env("AUDIT_CHECKPOINT_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {"location": env("AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints"))},
+    },
+    # Compliance evidence: never under MEDIA_URL, only downloaded through permission-checked views.
+    "evidence": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env("EVIDENCE_DIR", default=str(VAR_DIR / "evidence"))},
+    },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
@@ -266,6 +282,8 @@ SPECTACULAR_SETTINGS = {
         {"name": "teams", "description": "Nested teams inside the organization."},
         {"name": "invitations", "description": "Invitations to join the organization."},
         {"name": "audit", "description": "The organization's tamper-evident audit log (read-only)."},
+        {"name": "security", "description": "Security events, automated responses and IP rules."},
+        {"name": "compliance", "description": "Compliance assessments, findings and evidence."},
     ],
 }
 
@@ -308,6 +326,23 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.security.tasks.verify_audit_chains_task",
         "schedule": crontab(minute=7),
     },
+    "write-audit-checkpoint-hourly": {
+        "task": "apps.security.tasks.write_audit_checkpoint_task",
+        "schedule": crontab(minute=0),
+    },
+    "refresh-threat-feeds": {
+        # Each feed has its own refresh interval; this only looks for the ones that are due.
+        "task": "apps.security.tasks.refresh_threat_feeds_task",
+        "schedule": crontab(minute="*/5"),
+    },
+    "purge-login-observations-daily": {
+        "task": "apps.security.tasks.purge_login_observations_task",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "run-control-checks-hourly": {
+        "task": "apps.compliance.tasks.run_control_checks_task",
+        "schedule": crontab(minute=23),
+    },
 }
 
 # -- Outbound HTTP ------------------------------------------------------------------------------------
@@ -315,6 +350,35 @@ CELERY_BEAT_SCHEDULE = {
 # Outbound requests to customer- or developer-supplied URLs refuse private, loopback and link-local
 # addresses unless this is on (tests and the local sandboxes turn it on).
 OUTBOUND_ALLOW_PRIVATE_ADDRESSES = env.bool("OUTBOUND_ALLOW_PRIVATE_ADDRESSES", default=False)
+
+# -- Security operations ------------------------------------------------------------------------------
+
+# Addresses of our own reverse proxies: only from them is X-Forwarded-For believed.
+SECURITY_TRUSTED_PROXIES: list[str] = env.list("SECURITY_TRUSTED_PROXIES", default=[])
+# How often a process re-reads the IP-rules version from the cache (seconds): the delay before a new
+# rule reaches every worker.
+SECURITY_IP_RULES_RECHECK_SECONDS = env.float("SECURITY_IP_RULES_RECHECK_SECONDS", default=2.0)
+# Request bodies above this are refused with 413; longer path prefixes can allow more (or less).
+SECURITY_MAX_REQUEST_BYTES = env.int("SECURITY_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
+SECURITY_REQUEST_SIZE_OVERRIDES: dict[str, int] = {
+    "/api/v1/compliance-evidence/": 50 * 1024 * 1024,
+    "/compliance/": 50 * 1024 * 1024,
+    "/developers/": 50 * 1024 * 1024,
+}
+# Offline MaxMind-format databases (.mmdb). Without them the login rules compare address ranges instead.
+SECURITY_GEOIP_CITY_DATABASE = env("SECURITY_GEOIP_CITY_DATABASE", default="")
+SECURITY_GEOIP_ASN_DATABASE = env("SECURITY_GEOIP_ASN_DATABASE", default="")
+# Per-deployment tuning of detector thresholds (names in apps.security.detectors.Thresholds).
+SECURITY_DETECTOR_THRESHOLDS: dict[str, float] = {}
+# Which responses each severity may take automatically (None: apps.security.responses.DEFAULT_LADDER).
+SECURITY_RESPONSE_LADDER: dict[str, tuple[str, ...]] | None = None
+# Minutes a lock or an address block lasts, per severity (missing: DEFAULT_DURATIONS).
+SECURITY_RESPONSE_DURATION_MINUTES: dict[str, int] = {}
+
+# Ed25519 key that signs the hourly audit checkpoints. Kept outside the database: a file path, or the
+# raw 32-byte key base64-encoded in the environment. Verification needs only the public key.
+AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="")
+AUDIT_SIGNING_KEY_FILE = env("AUDIT_SIGNING_KEY_FILE", default="")
 
 # -- Operations ---------------------------------------------------------------------------------------
 
