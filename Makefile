@@ -7,7 +7,8 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench install install-dev requirements clean seed var browser
+# bench: every benchmark (each area adds a bench-<area> target and a line here).
+.PHONY: run test lint typecheck migrations-check schema bench bench-security install install-dev requirements clean seed var browser
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +58,12 @@ migrations-check: install-dev
 ## schema: regenerate the committed OpenAPI schema after changing the API.
 schema: install-dev
 	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
+
+## bench: print performance figures, each against a baseline measured in the same run (not tests).
+bench: bench-security
+
+bench-security: install-dev
+	$(PY) bench/security_ip_rules.py
 
 requirements: install-dev
 	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/base.txt requirements/base.in

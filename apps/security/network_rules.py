@@ -40,15 +40,19 @@ class PrefixSet:
 
     def add(self, cidr: str, label: str) -> None:
         network = ipaddress.ip_network(cidr, strict=False)
-        table = self._tables[network.version].setdefault(network.prefixlen, {})
-        if int(network.network_address) not in table:
+        lengths = self._tables[network.version]
+        table = lengths.get(network.prefixlen)
+        if table is None:
+            table = lengths[network.prefixlen] = {}
+            bits = 32 if network.version == 4 else 128
+            # Longest prefixes first, so the most specific network answers.
+            self._masks[network.version] = sorted(
+                ((length, ((1 << bits) - 1) ^ ((1 << (bits - length)) - 1)) for length in lengths), reverse=True
+            )
+        key = int(network.network_address)
+        if key not in table:
             self.size += 1
-        table[int(network.network_address)] = label
-        bits = 32 if network.version == 4 else 128
-        self._masks[network.version] = sorted(
-            ((length, ((1 << bits) - 1) ^ ((1 << (bits - length)) - 1)) for length in self._tables[network.version]),
-            reverse=True,
-        )
+        table[key] = label
 
     def match(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
         """The label of the most specific network holding the address, or None."""
