@@ -31,6 +31,7 @@ var:
 ## run: migrate, seed demo data and serve on http://127.0.0.1:8000 with a Celery worker and beat beside it.
 run: install var
 	$(MANAGE) migrate --no-input
+	$(MANAGE) load_compliance_frameworks
 	$(MANAGE) seed_demo
 	$(BIN)/honcho start -f Procfile.dev
 

@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from apps.accounts.api.views import InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet, TeamViewSet
+from apps.compliance.api.views import AssessmentViewSet, EvidenceViewSet, FindingViewSet
 from apps.security.api.views import AuditEventViewSet, IPRuleViewSet, ResponseActionViewSet, SecurityEventViewSet
 
 router = SimpleRouter()
@@ -15,6 +16,9 @@ router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("security-events", SecurityEventViewSet, basename="security-event")
 router.register("security-responses", ResponseActionViewSet, basename="security-response")
 router.register("ip-rules", IPRuleViewSet, basename="ip-rule")
+router.register("compliance-assessments", AssessmentViewSet, basename="compliance-assessment")
+router.register("compliance-findings", FindingViewSet, basename="compliance-finding")
+router.register("compliance-evidence", EvidenceViewSet, basename="compliance-evidence")
 
 app_name = "api"
 urlpatterns = [

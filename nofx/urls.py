@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("apps.core.urls")),
     path("accounts/", include("allauth.urls")),
     path("account/", include("apps.accounts.urls")),
+    path("compliance/", include("apps.compliance.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("nofx.api_router")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -17,9 +17,11 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import Invitation, Membership, Organization, Team
+from apps.compliance.models import Assessment, Evidence, Finding
 from apps.security.models import AuditEvent, IPRule, ResponseAction, SecurityEvent
 from apps.security.services import record_audit_event
 from tests.factories.accounts import InvitationFactory, MembershipFactory, TeamFactory
+from tests.factories.compliance import AssessmentFactory, EvidenceFactory, FindingFactory
 from tests.factories.security import IPRuleFactory, ResponseActionFactory, SecurityEventFactory
 
 # How to make an object of each API-exposed model inside a given (foreign) organization.
@@ -32,6 +34,9 @@ FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]
     SecurityEvent: lambda org: SecurityEventFactory(organization=org),
     ResponseAction: lambda org: ResponseActionFactory(event__organization=org),
     IPRule: lambda org: IPRuleFactory(organization=org),
+    Assessment: lambda org: AssessmentFactory(organization=org),
+    Finding: lambda org: FindingFactory(organization=org),
+    Evidence: lambda org: EvidenceFactory(organization=org),
 }
 # URL keyword arguments other than `pk`, and the model whose id they carry.
 KWARG_MODELS: dict[str, type[models.Model]] = {"membership_id": Membership}

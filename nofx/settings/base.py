@@ -261,8 +261,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "NOFX Control Plane API",
     "DESCRIPTION": (
-        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations and the "
-        "audit log. Every error is an RFC 9457 problem document (`application/problem+json`)."
+        "The REST API of the NOFX Control Plane: organizations, teams, memberships, invitations, the audit "
+        "log, security events and IP rules, and compliance assessments. Every error is an RFC 9457 problem "
+        "document (`application/problem+json`)."
     ),
     "VERSION": PLATFORM_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
@@ -274,6 +275,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.accounts.roles.Role",
+        "SecurityEventStatusEnum": "apps.security.models.events.EventStatus",
+        "ResponseStatusEnum": "apps.security.models.events.ResponseStatus",
+        "SeverityEnum": "apps.security.models.events.Severity",
+        "AssessmentStatusEnum": "apps.compliance.models.AssessmentStatus",
+        "FindingStatusEnum": "apps.compliance.models.FindingStatus",
+        "ResultStatusEnum": "apps.compliance.models.ResultStatus",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
