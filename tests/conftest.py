@@ -67,7 +67,14 @@ def _isolated_cache() -> Iterator[None]:
     from django.core.cache import cache
 
     yield
-    cache.clear()
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache") and prefix:
+        # Only this worker's keys: `clear()` would empty the Redis database under the other workers too.
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            client.delete(key)
+    else:
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)

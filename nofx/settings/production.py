@@ -3,13 +3,15 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, FIELD_ENCRYPTION_KEYS, REDIS_URL, SECRET_KEY, env
+from .base import AUDIT_SIGNING_KEY, AUDIT_SIGNING_KEY_FILE, DATABASES, FIELD_ENCRYPTION_KEYS, REDIS_URL, SECRET_KEY, env
 
 DEBUG = False
 if not SECRET_KEY:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production.")
 if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set in production.")
+if not AUDIT_SIGNING_KEY and not AUDIT_SIGNING_KEY_FILE:
+    raise ImproperlyConfigured("AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEY_FILE) must be set in production.")
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Production runs on PostgreSQL: set DATABASE_URL.")
 if not REDIS_URL:

@@ -1,5 +1,6 @@
 """Settings for the test suite: PostgreSQL when `DATABASE_URL` is set, SQLite otherwise."""
 
+import os
 import tempfile
 from base64 import b64encode
 
@@ -8,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .base import *  # noqa: F403
-from .base import INSTALLED_APPS, STORAGES, TEMPLATES, env
+from .base import CACHES, INSTALLED_APPS, STORAGES, TEMPLATES, env
 
 DEBUG = False
 SECRET_KEY = "test-only-not-a-secret"  # noqa: S105 - the suite's own throwaway key
@@ -36,6 +37,10 @@ AUDIT_SIGNING_KEY = b64encode(
     )
 ).decode()
 AUDIT_SIGNING_KEY_FILE = ""
+# Each pytest-xdist worker keeps its own keys in the shared Redis, so one worker emptying the cache
+# between tests never wipes the counters of a test running in another.
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    CACHES["default"]["KEY_PREFIX"] = f"nofx-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 # Rule changes are seen by the very next request.
 SECURITY_IP_RULES_RECHECK_SECONDS = 0.0
 # Fresh Fernet keys for every run: nothing encrypted by the suite outlives it.
