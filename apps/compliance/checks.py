@@ -62,7 +62,7 @@ def unregister_control_data_provider(name: str) -> None:
 
 def _not_available(name: str) -> CheckOutcome:
     return CheckOutcome(
-        ResultStatus.NOT_TESTED, f"No data source yet: the {PROVIDER_OWNERS[name]} app provides `{name}`."
+        ResultStatus.NOT_TESTED, f"No data source yet: the {PROVIDER_OWNERS[name]} app provides it ({name})."
     )
 
 
@@ -147,7 +147,9 @@ def check_encryption_key_rotation(organization: Any) -> CheckOutcome:
         .first()
     )
     if last is None:
-        return CheckOutcome(ResultStatus.FAILED, "The encryption keys were never rotated (`rotate_encryption_keys`).")
+        return CheckOutcome(
+            ResultStatus.FAILED, "The encryption keys were never rotated (manage.py rotate_encryption_keys)."
+        )
     age = (timezone.now() - last).days
     measured = {"rotated_at": last.isoformat(), "age_days": age, "max_days": days}
     if age > days:

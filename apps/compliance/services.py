@@ -433,7 +433,7 @@ def _apply_outcome(organization: Any, code: str, outcome: CheckOutcome, now: dt.
     )
     open_findings = Finding.objects.filter(organization=organization, check_code=code, status=FindingStatus.OPEN)
     if outcome.status == ResultStatus.FAILED and not open_findings.exists():
-        requirement = _requirement_for_check(code)
+        requirement = _requirement_for_check(code, organization)
         finding = Finding.objects.create(
             organization=organization,
             requirement=requirement,
@@ -459,12 +459,16 @@ def _apply_outcome(organization: Any, code: str, outcome: CheckOutcome, now: dt.
             record_audit_event(actor=None, action="compliance.finding_closed", target=finding, data={"check": code})
 
 
-def _requirement_for_check(code: str) -> Requirement | None:
-    """The first requirement (by framework code, then outline order) that the check gives evidence for."""
-    for requirement in Requirement.objects.order_by("framework__code", "position").only("pk", "checks"):
-        if code in requirement.checks:
-            return requirement
-    return None
+def _requirement_for_check(code: str, organization: Any) -> Requirement | None:
+    """The first requirement the check gives evidence for, preferring frameworks the organization assesses."""
+    assessed = set(Assessment.objects.filter(organization=organization).values_list("framework_id", flat=True))
+    candidates = [
+        r
+        for r in Requirement.objects.order_by("framework__code", "position").only("pk", "checks", "framework_id")
+        if code in r.checks
+    ]
+    candidates.sort(key=lambda r: r.framework_id not in assessed)  # stable: keeps the outline order otherwise
+    return candidates[0] if candidates else None
 
 
 def run_control_checks(*, organization: Any) -> dict[str, str]:

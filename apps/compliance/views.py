@@ -6,6 +6,7 @@ Objects of other organizations answer 404.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -28,9 +29,9 @@ from apps.compliance.selectors import assessment_report as build_report
 from apps.compliance.selectors import latest_check_results, open_findings, score_trend
 from apps.core.exceptions import BusinessRuleViolation
 
-CHART_WIDTH = 640
-CHART_HEIGHT = 180
-CHART_PADDING = 24
+CHART_WIDTH = 1000
+CHART_HEIGHT = 220
+CHART_PADDING = 36
 
 
 def _organization(request: HttpRequest, perm: str = "compliance.view") -> Organization:
@@ -63,7 +64,10 @@ def trend_chart(scores: list[ComplianceScore], days: int = 30) -> dict[str, Any]
         y = CHART_PADDING + inner_h * (1 - float(score.score) / 100)
         points.append({"x": round(x, 1), "y": round(y, 1), "score": score.score, "date": score.date})
     gridlines = [{"y": round(CHART_PADDING + inner_h * (1 - value / 100), 1), "label": value} for value in (0, 50, 100)]
+    first = today - dt.timedelta(days=days - 1)
     return {
+        "first_day": first,
+        "last_day": today,
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,
         "points": points,

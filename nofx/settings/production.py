@@ -3,7 +3,15 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import AUDIT_SIGNING_KEY, AUDIT_SIGNING_KEY_FILE, DATABASES, FIELD_ENCRYPTION_KEYS, REDIS_URL, SECRET_KEY, env
+from .base import (
+    AUDIT_SIGNING_KEY,
+    AUDIT_SIGNING_KEY_FILE,
+    DATABASES,
+    FIELD_ENCRYPTION_KEYS,
+    REDIS_URL,
+    SECRET_KEY,
+    env,
+)
 
 DEBUG = False
 if not SECRET_KEY:
