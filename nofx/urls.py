@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("account/", include("apps.accounts.urls")),
     path("compliance/", include("apps.compliance.urls")),
+    path("security/", include("apps.security.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("nofx.api_router")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

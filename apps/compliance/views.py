@@ -97,6 +97,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             Assessment.objects.for_organization(organization).select_related("framework").order_by("-created_at")[:50]
         ),
         "can_manage": user_can(request.user, "compliance.manage", organization),
+        "can_view_security": user_can(request.user, "security.view", organization),
     }
     return render(request, "compliance/overview.html", context)
 

@@ -331,6 +331,15 @@ def add_security_event_note(*, event: SecurityEvent, author: Any, body: str) -> 
     return note
 
 
+def mark_security_alerts_read(*, user: Any, organization: Any) -> int:
+    """The person has seen their in-app security alerts for the organization."""
+    from apps.security.models import SecurityNotification
+
+    return SecurityNotification.objects.filter(recipient=user, organization=organization, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+
+
 def lift_account_lock(*, lock: AccountLock, actor: Any) -> AccountLock:
     from apps.security.user_state import forget_user_state
 

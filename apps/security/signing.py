@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import time
 
+from django.http import HttpRequest
+
 SIGNATURE_HEADER = "X-NOFX-Signature"
 DEFAULT_TOLERANCE_SECONDS = 300
 
@@ -53,3 +55,11 @@ def verify(
         if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
             return
     raise SignatureError("The signature does not match.")
+
+
+def verify_request(request: HttpRequest, secrets: list[str], *, tolerance: int = DEFAULT_TOLERANCE_SECONDS) -> None:
+    """Raise SignatureError unless the Django request carries a valid signature of its body.
+
+    For receivers of internal calls (region replication, extension callbacks): call it before parsing.
+    """
+    verify(secrets, request.headers.get(SIGNATURE_HEADER, ""), request.body, tolerance=tolerance)

@@ -162,6 +162,27 @@ def test_with_geoip_a_plausible_journey_in_the_same_country_is_quiet(geoip_datab
     assert _types() == []
 
 
+def test_with_an_asn_database_a_new_network_operator_is_noticed(tmp_path, settings):
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(ip_version=6, database_type="GeoLite2-ASN", ipv4_compatible=True)
+    writer.insert_network(IPSet(["203.0.113.0/24"]), {"autonomous_system_number": 64500})
+    writer.insert_network(IPSet(["203.0.114.0/24"]), {"autonomous_system_number": 64501})
+    path = tmp_path / "asn.mmdb"
+    writer.to_db_file(str(path))
+    settings.SECURITY_GEOIP_ASN_DATABASE = str(path)
+    user = UserFactory()
+
+    services.observe_login(username=user.email, ip="203.0.113.5", success=True, user=user)
+    services.observe_login(username=user.email, ip="203.0.113.6", success=True, user=user)
+    assert _types() == []
+    services.observe_login(username=user.email, ip="203.0.114.5", success=True, user=user)
+
+    event = SecurityEvent.objects.get()
+    assert (event.event_type, event.data["asn"]) == ("new_asn", 64501)
+
+
 # -- API clients ----------------------------------------------------------------------------------------
 
 

@@ -1,8 +1,9 @@
 """Signed internal calls: region to region, webhooks to extensions and customers."""
 
 import pytest
+from django.test import RequestFactory
 
-from apps.security.signing import SignatureError, sign, verify
+from apps.security.signing import SIGNATURE_HEADER, SignatureError, sign, verify, verify_request
 
 BODY = b'{"event": "directory.changed"}'
 
@@ -39,3 +40,17 @@ def test_during_rotation_either_secret_verifies():
 
     verify(["new-secret", "old-secret"], old, BODY, now=1_700_000_000)
     verify(["new-secret", "old-secret"], new, BODY, now=1_700_000_000)
+
+
+def test_a_django_request_is_verified_from_its_header_and_raw_body():
+    header = sign("peer-secret", BODY)
+    request = RequestFactory().post(
+        "/internal/", data=BODY, content_type="application/json", headers={SIGNATURE_HEADER: header}
+    )
+    forged = RequestFactory().post(
+        "/internal/", data=BODY + b"x", content_type="application/json", headers={SIGNATURE_HEADER: header}
+    )
+
+    verify_request(request, ["peer-secret"])
+    with pytest.raises(SignatureError):
+        verify_request(forged, ["peer-secret"])
