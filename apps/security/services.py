@@ -508,6 +508,29 @@ def _clean_cidr(cidr: str) -> str:
         raise BusinessRuleViolation(exc.messages[0], field="cidr", code="invalid_cidr") from None
 
 
+def _refuse_self_lockout(organization: Any, cidr: str, action: str, requester_ip: str | None) -> None:
+    """An organization's admin cannot write a rule that refuses the address they are using right now."""
+    import ipaddress
+
+    if organization is None or not requester_ip:
+        return
+    address = ipaddress.ip_address(requester_ip)
+    inside = address in ipaddress.ip_network(cidr)
+    if action == IPRuleAction.DENY and inside:
+        raise BusinessRuleViolation(
+            f"This rule would block your own address ({requester_ip}).", field="cidr", code="would_lock_you_out"
+        )
+    if action == IPRuleAction.ALLOW and not inside:
+        allowed = IPRule.objects.in_force().filter(organization=organization, action=IPRuleAction.ALLOW)
+        if not any(address in ipaddress.ip_network(c) for c in allowed.values_list("cidr", flat=True)):
+            raise BusinessRuleViolation(
+                f"Once the organization has an allow-list, only listed networks get in; yours ({requester_ip}) "
+                "would not. Allow your own network first.",
+                field="cidr",
+                code="would_lock_you_out",
+            )
+
+
 def create_ip_rule(
     *,
     organization: Any,
@@ -516,18 +539,24 @@ def create_ip_rule(
     actor: Any,
     note: str = "",
     expires_at: dt.datetime | None = None,
+    requester_ip: str | None = None,
 ) -> IPRule:
-    """Allow or deny a network for one organization (or globally, with no organization: operators only)."""
+    """Allow or deny a network for one organization (or globally, with no organization: operators only).
+
+    With `requester_ip`, a rule that would shut out the person making it is refused.
+    """
     from apps.security.network_rules import bump_version
 
     if action not in IPRuleAction.values:
         raise BusinessRuleViolation(f"Unknown action {action!r}.", field="action", code="invalid_choice")
     if expires_at is not None and expires_at <= timezone.now():
         raise BusinessRuleViolation("The expiry is in the past.", field="expires_at", code="in_the_past")
+    cidr = _clean_cidr(cidr)
+    _refuse_self_lockout(organization, cidr, action, requester_ip)
     with transaction.atomic():
         rule = IPRule.objects.create(
             organization=organization,
-            cidr=_clean_cidr(cidr),
+            cidr=cidr,
             action=action,
             note=note,
             expires_at=expires_at,

@@ -22,6 +22,7 @@ from apps.security.api.serializers import (
     SecurityEventResolveSerializer,
     SecurityEventSerializer,
 )
+from apps.security.client_ip import client_ip
 from apps.security.models import AuditEvent, IPRule, ResponseAction, SecurityEvent
 
 
@@ -105,7 +106,10 @@ class IPRuleViewSet(OrganizationScopedMixin, viewsets.ModelViewSet[IPRule]):
 
     def perform_create(self, serializer: Any) -> None:
         serializer.instance = services.create_ip_rule(
-            organization=self.tenant, actor=self.actor, **serializer.validated_data
+            organization=self.tenant,
+            actor=self.actor,
+            requester_ip=client_ip(self.request),
+            **serializer.validated_data,
         )
 
     def perform_update(self, serializer: Any) -> None:

@@ -55,3 +55,23 @@ def test_listing_ip_rules_takes_a_constant_number_of_queries(owner_client, organ
         response = owner_client.get("/api/v1/ip-rules/?page_size=50")
 
     assert len(response.json()["results"]) == 20
+
+
+def test_an_admin_cannot_block_their_own_address_or_start_an_allow_list_without_it(owner_client):
+    deny_self = owner_client.post(
+        "/api/v1/ip-rules/", {"cidr": "127.0.0.0/8", "action": "deny"}, REMOTE_ADDR="127.0.0.1"
+    )
+    allow_elsewhere = owner_client.post(
+        "/api/v1/ip-rules/", {"cidr": "192.0.2.0/24", "action": "allow"}, REMOTE_ADDR="127.0.0.1"
+    )
+    allow_own = owner_client.post(
+        "/api/v1/ip-rules/", {"cidr": "127.0.0.0/8", "action": "allow"}, REMOTE_ADDR="127.0.0.1"
+    )
+    then_elsewhere = owner_client.post(
+        "/api/v1/ip-rules/", {"cidr": "192.0.2.0/24", "action": "allow"}, REMOTE_ADDR="127.0.0.1"
+    )
+
+    assert deny_self.status_code == 422
+    assert deny_self.json()["errors"][0]["code"] == "would_lock_you_out"
+    assert allow_elsewhere.status_code == 422
+    assert (allow_own.status_code, then_elsewhere.status_code) == (201, 201)
