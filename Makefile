@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace
+.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace bench-security
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,7 @@ var:
 ## run: migrate, seed demo data and serve on http://127.0.0.1:8000 with a Celery worker and beat beside it.
 run: install var
 	$(MANAGE) migrate --no-input
+	$(MANAGE) load_compliance_frameworks
 	$(MANAGE) seed_demo
 	$(MANAGE) seed_marketplace_demo
 	$(BIN)/honcho start -f Procfile.dev
@@ -67,6 +68,9 @@ bench-gateway: install-dev
 bench-marketplace: install-dev
 	$(PY) bench/marketplace_search.py
 
+bench-security: install-dev
+	$(PY) bench/security_ip_rules.py
+
 requirements: install-dev
 	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/base.txt requirements/base.in
 	$(BIN)/pip-compile -q --strip-extras --no-emit-find-links --no-emit-index-url --allow-unsafe -o requirements/dev.txt requirements/dev.in
@@ -76,7 +80,7 @@ clean:
 	rm -rf var/celery var/staticfiles
 
 ## bench: print every benchmark's figures against a baseline measured in the same run.
-bench: bench-connectors bench-sync bench-gateway bench-marketplace
+bench: bench-connectors bench-sync bench-gateway bench-marketplace bench-security
 
 bench-connectors: install var
 	$(PY) bench/connectors_transport.py

@@ -11,6 +11,7 @@ from apps.accounts.api.views import (
     OrganizationViewSet,
     TeamViewSet,
 )
+from apps.compliance.api.views import AssessmentViewSet, EvidenceViewSet, FindingViewSet
 from apps.connectors.api.views import (
     ConnectorManifestViewSet,
     ConnectorViewSet,
@@ -29,7 +30,7 @@ from apps.gateway.api.views import (
 )
 from apps.marketplace.api import views as marketplace
 from apps.regions.api.views import RegionViewSet
-from apps.security.api.views import AuditEventViewSet
+from apps.security.api.views import AuditEventViewSet, IPRuleViewSet, ResponseActionViewSet, SecurityEventViewSet
 from apps.sync.api.views import (
     ConflictViewSet,
     DataMovementViewSet,
@@ -71,6 +72,12 @@ router.register("installations", marketplace.InstallationViewSet, basename="inst
 router.register("reviews", marketplace.ReviewViewSet, basename="review")
 router.register("review-reports", marketplace.ReviewReportViewSet, basename="review-report")
 router.register("regions", RegionViewSet, basename="region")
+router.register("security-events", SecurityEventViewSet, basename="security-event")
+router.register("security-responses", ResponseActionViewSet, basename="security-response")
+router.register("ip-rules", IPRuleViewSet, basename="ip-rule")
+router.register("compliance-assessments", AssessmentViewSet, basename="compliance-assessment")
+router.register("compliance-findings", FindingViewSet, basename="compliance-finding")
+router.register("compliance-evidence", EvidenceViewSet, basename="compliance-evidence")
 
 app_name = "api"
 urlpatterns = [

@@ -39,6 +39,8 @@ urlpatterns = [
     path("scim/v2/", include("apps.accounts.scim.urls")),
     path("account/", include("apps.accounts.urls")),
     path("", include("apps.regions.urls")),
+    path("compliance/", include("apps.compliance.urls")),
+    path("security/", include("apps.security.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("nofx.api_router")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -17,14 +17,16 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import Invitation, Membership, Organization, Team
+from apps.compliance.models import Assessment, Evidence, Finding
 from apps.connectors.models import Connector, ConnectorManifest, NotificationRoute, WebhookDelivery
 from apps.gateway.models import ApiClient, ApiKey, CertificateAuthority, ClientCertificate, UsageDay, UsageRecord
 from apps.marketplace.models import Extension, ExtensionVersion, Installation, Publisher, Review, ReviewReport
 from apps.regions.models import Region
-from apps.security.models import AuditEvent
+from apps.security.models import AuditEvent, IPRule, ResponseAction, SecurityEvent
 from apps.security.services import record_audit_event
 from apps.sync.models import Conflict, DataMovement, FailedRecord, IntegrationWorkflow, SyncRun
 from tests.factories.accounts import InvitationFactory, MembershipFactory, OrganizationFactory, TeamFactory
+from tests.factories.compliance import AssessmentFactory, EvidenceFactory, FindingFactory
 from tests.factories.connectors import (
     ConnectorFactory,
     ConnectorManifestFactory,
@@ -40,6 +42,7 @@ from tests.factories.gateway import (
     UsageRecordFactory,
 )
 from tests.factories.marketplace import PublisherFactory, make_installation, publish_extension
+from tests.factories.security import IPRuleFactory, ResponseActionFactory, SecurityEventFactory
 from tests.factories.sync import (
     ConflictFactory,
     DataMovementFactory,
@@ -93,6 +96,12 @@ FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]
     # Reviews by the organization, of an extension it publishes itself (foreign on both sides).
     Review: _review_by,
     ReviewReport: _report_by,
+    SecurityEvent: lambda org: SecurityEventFactory(organization=org),
+    ResponseAction: lambda org: ResponseActionFactory(event__organization=org),
+    IPRule: lambda org: IPRuleFactory(organization=org),
+    Assessment: lambda org: AssessmentFactory(organization=org),
+    Finding: lambda org: FindingFactory(organization=org),
+    Evidence: lambda org: EvidenceFactory(organization=org),
 }
 # The public marketplace catalog belongs to no tenant: anyone may read published extensions, their versions
 # and reviews, so these routes are left out of the walk on purpose.

@@ -89,6 +89,7 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.security.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # API clients: authentication, rate limits and quotas, idempotency and usage records (apps.gateway).
@@ -101,6 +102,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # After authentication: a signed-in person's organization may be homed in another region.
     "apps.regions.middleware.RegionRoutingMiddleware",
+    "apps.security.middleware.NetworkRulesMiddleware",
+    "apps.security.middleware.AccountSecurityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -172,6 +175,8 @@ AUTH_USER_MODEL = "accounts.User"
 # backend refuses members of organizations that require SSO (their break-glass owner excepted); the SSO
 # backend only restores sessions that the SAML/OIDC views opened after verifying the IdP's answer.
 AUTHENTICATION_BACKENDS = [
+    # First: a locked account is refused before any backend checks its password.
+    "apps.security.authentication.LockedAccountBackend",
     "axes.backends.AxesStandaloneBackend",
     "apps.accounts.backends.PasswordBackend",
     "apps.accounts.backends.SingleSignOnBackend",
@@ -356,6 +361,17 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Signed audit checkpoints: anywhere but the database they vouch for (a directory, or an object store
+    # with retention lock in production).
+    "audit_checkpoints": {
+        "BACKEND": env("AUDIT_CHECKPOINT_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {"location": env("AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints"))},
+    },
+    # Compliance evidence: never under MEDIA_URL, only downloaded through permission-checked views.
+    "evidence": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env("EVIDENCE_DIR", default=str(VAR_DIR / "evidence"))},
+    },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
@@ -433,6 +449,12 @@ SPECTACULAR_SETTINGS = {
         "StatusEnum": "apps.accounts.models.InvitationStatus",
         "RegionStatusEnum": "apps.regions.models.RegionStatus",
         "ResidencyEffectEnum": "apps.regions.models.RuleEffect",
+        "SecurityEventStatusEnum": "apps.security.models.events.EventStatus",
+        "ResponseStatusEnum": "apps.security.models.events.ResponseStatus",
+        "SeverityEnum": "apps.security.models.events.Severity",
+        "AssessmentStatusEnum": "apps.compliance.models.AssessmentStatus",
+        "FindingStatusEnum": "apps.compliance.models.FindingStatus",
+        "ResultStatusEnum": "apps.compliance.models.ResultStatus",
     },
     "TAGS": [
         {"name": "me", "description": "The signed-in principal."},
@@ -463,6 +485,8 @@ SPECTACULAR_SETTINGS = {
         {"name": "reviews", "description": "Your organization's reviews of extensions, and reports."},
         {"name": "regions", "description": "Deployment regions an organization can be homed in."},
         {"name": "access", "description": "Who can do what on an object, and why."},
+        {"name": "security", "description": "Security events, automated responses and IP rules."},
+        {"name": "compliance", "description": "Compliance assessments, findings and evidence."},
     ],
 }
 
@@ -563,6 +587,23 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.accounts.tasks.clear_expired_credentials_task",
         "schedule": crontab(hour=4, minute=23),
     },
+    "write-audit-checkpoint-hourly": {
+        "task": "apps.security.tasks.write_audit_checkpoint_task",
+        "schedule": crontab(minute=0),
+    },
+    "refresh-threat-feeds": {
+        # Each feed has its own refresh interval; this only looks for the ones that are due.
+        "task": "apps.security.tasks.refresh_threat_feeds_task",
+        "schedule": crontab(minute="*/5"),
+    },
+    "purge-login-observations-daily": {
+        "task": "apps.security.tasks.purge_login_observations_task",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    "run-control-checks-hourly": {
+        "task": "apps.compliance.tasks.run_control_checks_task",
+        "schedule": crontab(minute=23),
+    },
 }
 
 # -- Regions ------------------------------------------------------------------------------------------
@@ -657,6 +698,35 @@ MARKETPLACE_REVIEW_WINDOW = timedelta(days=env.int("MARKETPLACE_REVIEW_WINDOW_DA
 # Signed webhooks to extensions are retried with backoff for this long, then given up.
 MARKETPLACE_WEBHOOK_RETRY_WINDOW = timedelta(days=3)
 MARKETPLACE_MAX_PACKAGE_BYTES = env.int("MARKETPLACE_MAX_PACKAGE_BYTES", default=20 * 1024 * 1024)
+
+# -- Security operations ------------------------------------------------------------------------------
+
+# Addresses of our own reverse proxies: only from them is X-Forwarded-For believed.
+SECURITY_TRUSTED_PROXIES: list[str] = env.list("SECURITY_TRUSTED_PROXIES", default=[])
+# How often a process re-reads the IP-rules version from the cache (seconds): the delay before a new
+# rule reaches every worker.
+SECURITY_IP_RULES_RECHECK_SECONDS = env.float("SECURITY_IP_RULES_RECHECK_SECONDS", default=2.0)
+# Request bodies above this are refused with 413; longer path prefixes can allow more (or less).
+SECURITY_MAX_REQUEST_BYTES = env.int("SECURITY_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
+SECURITY_REQUEST_SIZE_OVERRIDES: dict[str, int] = {
+    "/api/v1/compliance-evidence/": 50 * 1024 * 1024,
+    "/compliance/": 50 * 1024 * 1024,
+    "/developers/": 50 * 1024 * 1024,
+}
+# Offline MaxMind-format databases (.mmdb). Without them the login rules compare address ranges instead.
+SECURITY_GEOIP_CITY_DATABASE = env("SECURITY_GEOIP_CITY_DATABASE", default="")
+SECURITY_GEOIP_ASN_DATABASE = env("SECURITY_GEOIP_ASN_DATABASE", default="")
+# Per-deployment tuning of detector thresholds (names in apps.security.detectors.Thresholds).
+SECURITY_DETECTOR_THRESHOLDS: dict[str, float] = {}
+# Which responses each severity may take automatically (None: apps.security.responses.DEFAULT_LADDER).
+SECURITY_RESPONSE_LADDER: dict[str, tuple[str, ...]] | None = None
+# Minutes a lock or an address block lasts, per severity (missing: DEFAULT_DURATIONS).
+SECURITY_RESPONSE_DURATION_MINUTES: dict[str, int] = {}
+
+# Ed25519 key that signs the hourly audit checkpoints. Kept outside the database: a file path, or the
+# raw 32-byte key base64-encoded in the environment. Verification needs only the public key.
+AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="")
+AUDIT_SIGNING_KEY_FILE = env("AUDIT_SIGNING_KEY_FILE", default="")
 
 # -- Operations ---------------------------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 """Local development and the `make run` demo: debug on, console email, no services required."""
 
+from base64 import b64encode
 from collections.abc import Callable
 from secrets import token_urlsafe
 
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from apps.marketplace.signing import generate_private_key_pem
 
@@ -52,6 +55,21 @@ OAUTH2_PROVIDER = {
     "OIDC_RSA_PRIVATE_KEY": OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"]
     or _local_secret("oidc-rsa-key.pem", _rsa_private_key),
 }
+
+
+def _new_audit_signing_key() -> str:
+    raw = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return b64encode(raw).decode()
+
+
+# The audit checkpoint key lives in var/secrets/, beside (never inside) the database.
+AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="")
+AUDIT_SIGNING_KEY_FILE = env("AUDIT_SIGNING_KEY_FILE", default="")
+if not AUDIT_SIGNING_KEY and not AUDIT_SIGNING_KEY_FILE:
+    _local_secret("audit-signing-key", _new_audit_signing_key)
+    AUDIT_SIGNING_KEY_FILE = str(VAR_DIR / "secrets" / "audit-signing-key")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 LOG_FORMAT = env("LOG_FORMAT", default="plain")

@@ -4,6 +4,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
 from .base import (
+    AUDIT_SIGNING_KEY,
+    AUDIT_SIGNING_KEY_FILE,
     DATABASES,
     FIELD_ENCRYPTION_KEYS,
     MARKETPLACE_SIGNING_KEY,
@@ -20,6 +22,8 @@ if not FIELD_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set in production.")
 if not MARKETPLACE_SIGNING_KEY:
     raise ImproperlyConfigured("MARKETPLACE_SIGNING_KEY (an Ed25519 PEM private key) must be set in production.")
+if not AUDIT_SIGNING_KEY and not AUDIT_SIGNING_KEY_FILE:
+    raise ImproperlyConfigured("AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEY_FILE) must be set in production.")
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Production runs on PostgreSQL: set DATABASE_URL.")
 if not REDIS_URL:

@@ -1,9 +1,13 @@
 """Settings for the test suite: PostgreSQL when `DATABASE_URL` is set, SQLite otherwise."""
 
 import os
+import tempfile
+from base64 import b64encode
 from secrets import token_urlsafe
 
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from apps.marketplace.signing import generate_private_key_pem
 
@@ -15,7 +19,29 @@ SECRET_KEY = "test-only-not-a-secret"  # noqa: S105 - the suite's own throwaway 
 ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+# Checkpoints and evidence of one run go to a throwaway directory.
+_RUN_DIR = tempfile.mkdtemp(prefix="nofx-test-")
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "audit_checkpoints": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": f"{_RUN_DIR}/audit-checkpoints"},
+    },
+    "evidence": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": f"{_RUN_DIR}/evidence"},
+    },
+}
+# A fresh audit signing key for every run.
+AUDIT_SIGNING_KEY = b64encode(
+    Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+).decode()
+AUDIT_SIGNING_KEY_FILE = ""
+# Rule changes are seen by the very next request.
+SECURITY_IP_RULES_RECHECK_SECONDS = 0.0
 # Fresh Fernet keys for every run: nothing encrypted by the suite outlives it.
 FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
 # A fresh package-signing key for every run.

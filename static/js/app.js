@@ -1,7 +1,8 @@
 /*
  * The site's small amount of behaviour. Everything works without it; with it:
  * - the main navigation folds behind a menu button on narrow screens;
- * - forms marked with data-confirm ask before doing something that cannot be undone.
+ * - forms marked with data-confirm ask before doing something that cannot be undone;
+ * - buttons marked with data-print open the browser's print dialog (reports print to PDF).
  */
 (function () {
   "use strict";
@@ -45,9 +46,19 @@
     });
   }
 
+  function initPrintButtons() {
+    document.addEventListener("click", function (event) {
+      var button = event.target instanceof Element ? event.target.closest("[data-print]") : null;
+      if (button) {
+        window.print();
+      }
+    });
+  }
+
   function start() {
     initNavigation();
     initConfirmations();
+    initPrintButtons();
   }
 
   if (document.readyState === "loading") {

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from apps.marketplace.models import (
@@ -239,6 +239,8 @@ class PublisherUpdateSerializer(serializers.Serializer[Any]):
     website = serializers.URLField(required=False, allow_blank=True)
 
 
+# Named apart from compliance findings in the schema: these are the pipeline's rule results.
+@extend_schema_serializer(component_name="PipelineFinding")
 class FindingSerializer(serializers.Serializer[Any]):
     rule_id = serializers.CharField(help_text="Stable id of the rule, e.g. MKT-S004.")
     title = serializers.CharField(help_text="What the rule requires.")

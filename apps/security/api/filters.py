@@ -1,7 +1,18 @@
 import django_filters
 
 from apps.core.filtering import StrictIsoDateTimeFilter
-from apps.security.models import AuditEvent
+from apps.security.models import (
+    AuditEvent,
+    EventStatus,
+    IPRule,
+    IPRuleAction,
+    IPRuleSource,
+    ResponseAction,
+    ResponseKind,
+    ResponseStatus,
+    SecurityEvent,
+    Severity,
+)
 
 
 class AuditEventFilterSet(django_filters.FilterSet):
@@ -26,3 +37,33 @@ class AuditEventFilterSet(django_filters.FilterSet):
             "occurred_after",
             "occurred_before",
         )
+
+
+class SecurityEventFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=EventStatus.choices)
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    event_type = django_filters.CharFilter()
+    seen_after = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+
+    class Meta:
+        model = SecurityEvent
+        fields = ("status", "severity", "event_type", "seen_after")
+
+
+class ResponseActionFilterSet(django_filters.FilterSet):
+    event = django_filters.UUIDFilter(field_name="event_id")
+    kind = django_filters.ChoiceFilter(choices=ResponseKind.choices)
+    status = django_filters.ChoiceFilter(choices=ResponseStatus.choices)
+
+    class Meta:
+        model = ResponseAction
+        fields = ("event", "kind", "status")
+
+
+class IPRuleFilterSet(django_filters.FilterSet):
+    action = django_filters.ChoiceFilter(choices=IPRuleAction.choices)
+    source = django_filters.ChoiceFilter(choices=IPRuleSource.choices)
+
+    class Meta:
+        model = IPRule
+        fields = ("action", "source")

@@ -86,3 +86,25 @@ class AuditVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{'ok' if self.ok else 'BROKEN'} at {self.finished_at:%Y-%m-%d %H:%M}"
+
+
+class AuditCheckpoint(models.Model):
+    """Where each hourly signed checkpoint was written. The signed document itself lives outside the database.
+
+    This row is only an index for operators: verification reads the documents from their storage and
+    trusts nothing here.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(db_index=True)
+    name = models.CharField(max_length=255, unique=True, help_text="The document's name in the checkpoint storage.")
+    key_id = models.CharField(max_length=32, help_text="First 16 bytes (hex) of SHA-256 of the public key.")
+    chains = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the document as written.")
+
+    class Meta:
+        ordering = ("-created_at",)
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,48 @@
+import django_filters
+
+from apps.compliance.models import (
+    Assessment,
+    AssessmentStatus,
+    AssessmentType,
+    Evidence,
+    Finding,
+    FindingSeverity,
+    FindingStatus,
+)
+
+
+class AssessmentFilterSet(django_filters.FilterSet):
+    framework = django_filters.CharFilter(field_name="framework__code", help_text="Framework code, e.g. `soc2`.")
+    assessment_type = django_filters.ChoiceFilter(choices=AssessmentType.choices)
+    status = django_filters.ChoiceFilter(choices=AssessmentStatus.choices)
+
+    class Meta:
+        model = Assessment
+        fields = ("framework", "assessment_type", "status")
+
+
+class FindingFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=FindingStatus.choices)
+    severity = django_filters.MultipleChoiceFilter(choices=FindingSeverity.choices)
+    assessment = django_filters.UUIDFilter(field_name="assessment_id")
+    check_code = django_filters.CharFilter()
+
+    class Meta:
+        model = Finding
+        fields = ("status", "severity", "assessment", "check_code")
+
+
+class EvidenceFilterSet(django_filters.FilterSet):
+    assessment = django_filters.UUIDFilter(field_name="assessment_id")
+    expired = django_filters.BooleanFilter(method="filter_expired")
+
+    class Meta:
+        model = Evidence
+        fields = ("assessment", "expired")
+
+    def filter_expired(self, queryset, name, value):  # type: ignore[no-untyped-def]
+        from django.db.models import Q
+        from django.utils import timezone
+
+        expired = Q(expires_at__isnull=False, expires_at__lte=timezone.now())
+        return queryset.filter(expired) if value else queryset.exclude(expired)

@@ -1,0 +1,61 @@
+"""Security models: the tamper-evident audit log, security events and their responses, network rules."""
+
+from apps.security.models.audit import (
+    GENESIS_HASH,
+    PLATFORM_CHAIN,
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditVerification,
+)
+from apps.security.models.events import (
+    AccountLock,
+    DetectorState,
+    EventStatus,
+    LoginObservation,
+    ReauthRequirement,
+    ResponseAction,
+    ResponseKind,
+    ResponseStatus,
+    SecurityAlertChannel,
+    SecurityEvent,
+    SecurityEventNote,
+    SecurityNotification,
+    Severity,
+)
+from apps.security.models.network import (
+    IPRule,
+    IPRuleAction,
+    IPRuleSource,
+    ThreatFeed,
+    ThreatFeedFormat,
+    ThreatIndicator,
+)
+
+__all__ = [
+    "GENESIS_HASH",
+    "PLATFORM_CHAIN",
+    "AccountLock",
+    "AuditChainHead",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "AuditVerification",
+    "DetectorState",
+    "EventStatus",
+    "IPRule",
+    "IPRuleAction",
+    "IPRuleSource",
+    "LoginObservation",
+    "ReauthRequirement",
+    "ResponseAction",
+    "ResponseKind",
+    "ResponseStatus",
+    "SecurityAlertChannel",
+    "SecurityEvent",
+    "SecurityEventNote",
+    "SecurityNotification",
+    "Severity",
+    "ThreatFeed",
+    "ThreatFeedFormat",
+    "ThreatIndicator",
+]
