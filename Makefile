@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace bench-security
+.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace bench-security peers
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,12 @@ seed: install var
 	$(MANAGE) seed_marketplace_demo
 
 ## test: lint, types, migrations and schema checks, then the whole suite (PostgreSQL/Redis when their URLs are set).
-test: install-dev var lint typecheck migrations-check browser
+test: install-dev var lint typecheck migrations-check browser peers
 	$(BIN)/pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile $(PYTEST_ARGS)
+
+## peers: the real identity providers the tests sign in through (SimpleSAMLphp, oidc-provider, slapd).
+peers:
+	./scripts/peers/install-identity-peers.sh
 
 ## browser: Debian's Chromium for the browser tests (installed once).
 browser:

@@ -173,3 +173,11 @@ def pg_cursor(db: None) -> Any:
         pytest.fail("This test needs PostgreSQL.")
     with connection.cursor() as cursor:
         yield cursor
+
+
+@pytest.fixture
+def active_regions() -> list[str]:
+    """New organizations may only be homed in active regions: these two, as in the demo (needs the test's db)."""
+    from tests.factories.regions import RegionFactory
+
+    return [RegionFactory(code=code).code for code in ("us-east", "eu-west")]

@@ -36,7 +36,8 @@ def _concrete(route: str) -> str:
     # Regex groups first: their `(?P<name>` would otherwise look like a path converter.
     route = _NAMED_GROUP.sub(lambda m: _sample_for_group(m.group("body")), route)
     route = _ROUTE_PARAM.sub(lambda m: _CONVERTER_SAMPLES[m.group("converter") or "str"], route)
-    return "/" + route.replace("^", "").replace("$", "").replace("\\", "")
+    # Optional trailing slashes in regex routes (`/?`) are taken as present.
+    return "/" + route.replace("^", "").replace("$", "").replace("/?", "/").replace("\\", "")
 
 
 def _walk(patterns: list[object], prefix: str = "", namespace: str | None = None) -> Iterator[tuple[str, URLPattern]]:

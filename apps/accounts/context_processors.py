@@ -7,8 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from apps.accounts.roles import role_permissions
-from apps.accounts.selectors import memberships_of
-from apps.accounts.tenancy import request_organization
+from apps.accounts.tenancy import request_memberships, request_organization
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -22,7 +21,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     navigation: dict[str, Any] = {"nav_memberships": [], "active_organization": None, "can_manage_identity": False}
     if user is not None and user.is_authenticated:
-        memberships = list(memberships_of(user).order_by("organization__name"))
+        memberships = sorted(request_memberships(request), key=lambda m: m.organization.name)
         active = request_organization(request)
         navigation = {
             # The switcher only appears when there is something to switch to.

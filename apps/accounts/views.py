@@ -47,7 +47,7 @@ from apps.accounts.selectors import (
     organization_for_email_domain,
     sso_sign_in_url,
 )
-from apps.accounts.tenancy import request_organization, set_active_organization
+from apps.accounts.tenancy import request_memberships, request_organization, set_active_organization
 from apps.core.exceptions import BusinessRuleViolation
 
 # How many invitations the organization page lists (newest first).
@@ -90,7 +90,7 @@ def _render_home(
     status: int = 200,
 ) -> HttpResponse:
     user = _signed_in_user(request)
-    memberships = list(memberships_of(user).order_by("organization__name"))
+    memberships = sorted(request_memberships(request), key=lambda m: m.organization.name)
     active = request_organization(request)
     context = {
         "profile_form": profile_form or ProfileForm(instance=user),

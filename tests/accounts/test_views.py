@@ -147,7 +147,7 @@ def test_switching_never_redirects_to_another_site(client, owner, organization):
 
 
 @pytest.mark.django_db
-def test_creating_an_organization_makes_you_its_owner_and_its_active_organization(client, user):
+def test_creating_an_organization_makes_you_its_owner_and_its_active_organization(client, user, active_regions):
     # given
     client.force_login(user)
     # when

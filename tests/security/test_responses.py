@@ -9,6 +9,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from django.contrib.auth import authenticate
 from django.core import mail
+from django.http import HttpRequest
+from django.test import RequestFactory
 
 from apps.accounts.roles import Role
 from apps.security import responses, services
@@ -26,6 +28,11 @@ from apps.security.signing import SIGNATURE_HEADER, verify
 from tests.factories.accounts import DEFAULT_PASSWORD, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def _sign_in_request() -> HttpRequest:
+    """A sign-in request: the brute-force guard (django-axes) only judges attempts that come with one."""
+    return RequestFactory().post("/accounts/login/", REMOTE_ADDR="203.0.113.10")
 
 
 def _detect(severity=Severity.HIGH, playbook=(ResponseKind.NOTIFY,), **kwargs):
@@ -85,13 +92,13 @@ def test_a_locked_person_cannot_sign_in_and_can_again_once_an_operator_reverses_
     lock = _action(event, ResponseKind.LOCK_ACCOUNT)
     # when / then: the right password is refused, by the backend and by the login page
     assert lock.status == ResponseStatus.APPLIED
-    assert authenticate(username=user.email, password=DEFAULT_PASSWORD) is None
+    assert authenticate(_sign_in_request(), username=user.email, password=DEFAULT_PASSWORD) is None
     client.post("/accounts/login/", {"login": user.email, "password": DEFAULT_PASSWORD})
     assert "_auth_user_id" not in client.session
     # when the operator reverses it
     services.reverse_response(action=lock, actor=operator)
     # then
-    assert authenticate(username=user.email, password=DEFAULT_PASSWORD) == user
+    assert authenticate(_sign_in_request(), username=user.email, password=DEFAULT_PASSWORD) == user
     client.post("/accounts/login/", {"login": user.email, "password": DEFAULT_PASSWORD})
     assert client.session["_auth_user_id"] == str(user.pk)
     assert _action(event, ResponseKind.LOCK_ACCOUNT).status == ResponseStatus.REVERSED
@@ -116,7 +123,7 @@ def test_a_lock_lapses_by_itself_after_its_cool_off(settings):
 
     _detect(user=user, playbook=(ResponseKind.LOCK_ACCOUNT,))
 
-    assert authenticate(username=user.email, password=DEFAULT_PASSWORD) == user
+    assert authenticate(_sign_in_request(), username=user.email, password=DEFAULT_PASSWORD) == user
 
 
 # -- Re-authentication and sessions ------------------------------------------------------------------------------
