@@ -32,7 +32,7 @@ PUBLIC_VIEWS: dict[str, str] = {
     "admin:login": "The operators' sign-in form.",
     "admin:logout": "Signing out of the admin is harmless.",
     # Inbound calls from other systems authenticate themselves by signature or token, not by a session.
-    "connectors:webhook": "Vendor webhooks: each delivery's signature is verified per provider (404 for an unknown id).",
+    "connectors:webhook": "Vendor webhooks: every delivery's signature is checked (404 for unknown ids).",
     "connectors:manifest-schema": "The published JSON Schema of declarative connector manifests.",
     "oauth2_provider:token": "OAuth2 token endpoint: clients authenticate with their own credentials.",
     "oauth2_provider:revoke-token": "OAuth2 revocation: the client authenticates with its credentials.",

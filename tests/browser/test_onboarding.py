@@ -20,7 +20,9 @@ def _fits_the_screen(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
-def test_a_visitor_signs_up_creates_an_organization_and_invites_a_colleague(open_page, screenshot, mailoutbox, active_regions):
+def test_a_visitor_signs_up_creates_an_organization_and_invites_a_colleague(
+    open_page, screenshot, mailoutbox, active_regions
+):
     # given a visitor on a phone
     phone = open_page(viewport=PHONE)
     phone.goto("/")
