@@ -9,12 +9,13 @@ from apps.compliance.models import (
     FindingSeverity,
     FindingStatus,
 )
+from apps.core.filtering import StrictBooleanFilter, StrictChoiceFilter, StrictUUIDFilter
 
 
 class AssessmentFilterSet(django_filters.FilterSet):
     framework = django_filters.CharFilter(field_name="framework__code", help_text="Framework code, e.g. `soc2`.")
-    assessment_type = django_filters.ChoiceFilter(choices=AssessmentType.choices)
-    status = django_filters.ChoiceFilter(choices=AssessmentStatus.choices)
+    assessment_type = StrictChoiceFilter(choices=AssessmentType.choices)
+    status = StrictChoiceFilter(choices=AssessmentStatus.choices)
 
     class Meta:
         model = Assessment
@@ -24,7 +25,7 @@ class AssessmentFilterSet(django_filters.FilterSet):
 class FindingFilterSet(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=FindingStatus.choices)
     severity = django_filters.MultipleChoiceFilter(choices=FindingSeverity.choices)
-    assessment = django_filters.UUIDFilter(field_name="assessment_id")
+    assessment = StrictUUIDFilter(field_name="assessment_id")
     check_code = django_filters.CharFilter()
 
     class Meta:
@@ -33,8 +34,8 @@ class FindingFilterSet(django_filters.FilterSet):
 
 
 class EvidenceFilterSet(django_filters.FilterSet):
-    assessment = django_filters.UUIDFilter(field_name="assessment_id")
-    expired = django_filters.BooleanFilter(method="filter_expired")
+    assessment = StrictUUIDFilter(field_name="assessment_id")
+    expired = StrictBooleanFilter(method="filter_expired")
 
     class Meta:
         model = Evidence

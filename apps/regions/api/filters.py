@@ -1,10 +1,11 @@
 import django_filters
 
+from apps.core.filtering import StrictChoiceFilter
 from apps.regions.models import Region, RegionStatus
 
 
 class RegionFilterSet(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=RegionStatus.choices)
+    status = StrictChoiceFilter(choices=RegionStatus.choices)
 
     class Meta:
         model = Region

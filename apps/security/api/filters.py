@@ -1,6 +1,6 @@
 import django_filters
 
-from apps.core.filtering import StrictIsoDateTimeFilter
+from apps.core.filtering import StrictChoiceFilter, StrictIsoDateTimeFilter, StrictUUIDFilter
 from apps.security.models import (
     AuditEvent,
     EventStatus,
@@ -43,7 +43,7 @@ class SecurityEventFilterSet(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=EventStatus.choices)
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
     event_type = django_filters.CharFilter()
-    seen_after = django_filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+    seen_after = StrictIsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
 
     class Meta:
         model = SecurityEvent
@@ -51,9 +51,9 @@ class SecurityEventFilterSet(django_filters.FilterSet):
 
 
 class ResponseActionFilterSet(django_filters.FilterSet):
-    event = django_filters.UUIDFilter(field_name="event_id")
-    kind = django_filters.ChoiceFilter(choices=ResponseKind.choices)
-    status = django_filters.ChoiceFilter(choices=ResponseStatus.choices)
+    event = StrictUUIDFilter(field_name="event_id")
+    kind = StrictChoiceFilter(choices=ResponseKind.choices)
+    status = StrictChoiceFilter(choices=ResponseStatus.choices)
 
     class Meta:
         model = ResponseAction
@@ -61,8 +61,8 @@ class ResponseActionFilterSet(django_filters.FilterSet):
 
 
 class IPRuleFilterSet(django_filters.FilterSet):
-    action = django_filters.ChoiceFilter(choices=IPRuleAction.choices)
-    source = django_filters.ChoiceFilter(choices=IPRuleSource.choices)
+    action = StrictChoiceFilter(choices=IPRuleAction.choices)
+    source = StrictChoiceFilter(choices=IPRuleSource.choices)
 
     class Meta:
         model = IPRule

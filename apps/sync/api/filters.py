@@ -1,6 +1,7 @@
 import django_filters
 from django.db.models import Q, QuerySet
 
+from apps.core.filtering import StrictBooleanFilter, StrictChoiceFilter, StrictIsoDateTimeFilter, StrictUUIDFilter
 from apps.sync.merge import ConflictPolicy
 from apps.sync.models import (
     Conflict,
@@ -23,10 +24,10 @@ from apps.sync.models import (
 
 class IntegrationWorkflowFilterSet(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
-    status = django_filters.ChoiceFilter(choices=WorkflowStatus.choices)
-    direction = django_filters.ChoiceFilter(choices=Direction.choices)
-    conflict_policy = django_filters.ChoiceFilter(choices=ConflictPolicy.choices)
-    connector = django_filters.UUIDFilter(method="filter_connector", help_text="Either side's connector.")
+    status = StrictChoiceFilter(choices=WorkflowStatus.choices)
+    direction = StrictChoiceFilter(choices=Direction.choices)
+    conflict_policy = StrictChoiceFilter(choices=ConflictPolicy.choices)
+    connector = StrictUUIDFilter(method="filter_connector", help_text="Either side's connector.")
     template_key = django_filters.CharFilter()
 
     class Meta:
@@ -38,12 +39,12 @@ class IntegrationWorkflowFilterSet(django_filters.FilterSet):
 
 
 class SyncRunFilterSet(django_filters.FilterSet):
-    workflow = django_filters.UUIDFilter(field_name="workflow_id")
-    status = django_filters.ChoiceFilter(choices=RunStatus.choices)
-    operation_type = django_filters.ChoiceFilter(choices=RunOperation.choices)
-    trigger = django_filters.ChoiceFilter(choices=RunTrigger.choices)
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    workflow = StrictUUIDFilter(field_name="workflow_id")
+    status = StrictChoiceFilter(choices=RunStatus.choices)
+    operation_type = StrictChoiceFilter(choices=RunOperation.choices)
+    trigger = StrictChoiceFilter(choices=RunTrigger.choices)
+    started_after = StrictIsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = StrictIsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
 
     class Meta:
         model = SyncRun
@@ -51,8 +52,8 @@ class SyncRunFilterSet(django_filters.FilterSet):
 
 
 class ConflictFilterSet(django_filters.FilterSet):
-    workflow = django_filters.UUIDFilter(field_name="workflow_id")
-    status = django_filters.ChoiceFilter(choices=ConflictStatus.choices)
+    workflow = StrictUUIDFilter(field_name="workflow_id")
+    status = StrictChoiceFilter(choices=ConflictStatus.choices)
     field = django_filters.CharFilter()
     record = django_filters.CharFilter(method="filter_record", help_text="A record id on either side.")
 
@@ -65,12 +66,12 @@ class ConflictFilterSet(django_filters.FilterSet):
 
 
 class FailedRecordFilterSet(django_filters.FilterSet):
-    workflow = django_filters.UUIDFilter(field_name="workflow_id")
-    status = django_filters.ChoiceFilter(choices=FailedRecordStatus.choices)
-    side = django_filters.ChoiceFilter(choices=Side.choices)
+    workflow = StrictUUIDFilter(field_name="workflow_id")
+    status = StrictChoiceFilter(choices=FailedRecordStatus.choices)
+    side = StrictChoiceFilter(choices=Side.choices)
     record_id = django_filters.CharFilter()
     error_class = django_filters.CharFilter()
-    retryable = django_filters.BooleanFilter()
+    retryable = StrictBooleanFilter()
 
     class Meta:
         model = FailedRecord
@@ -78,19 +79,19 @@ class FailedRecordFilterSet(django_filters.FilterSet):
 
 
 class DataMovementFilterSet(django_filters.FilterSet):
-    workflow = django_filters.UUIDFilter(field_name="workflow_id")
-    run = django_filters.UUIDFilter(field_name="run_id")
+    workflow = StrictUUIDFilter(field_name="workflow_id")
+    run = StrictUUIDFilter(field_name="run_id")
     record = django_filters.CharFilter(
         method="filter_record", help_text="A record id on either side: who changed it and where it came from."
     )
     source_record_id = django_filters.CharFilter()
     target_record_id = django_filters.CharFilter()
-    direction = django_filters.ChoiceFilter(choices=MovementDirection.choices)
-    operation = django_filters.ChoiceFilter(choices=MovementOperation.choices)
-    trigger = django_filters.ChoiceFilter(choices=RunTrigger.choices)
+    direction = StrictChoiceFilter(choices=MovementDirection.choices)
+    operation = StrictChoiceFilter(choices=MovementOperation.choices)
+    trigger = StrictChoiceFilter(choices=RunTrigger.choices)
     actor_id = django_filters.CharFilter()
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = StrictIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = StrictIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = DataMovement
