@@ -1,4 +1,6 @@
 import django_filters
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from apps.compliance.models import (
     Assessment,
@@ -41,9 +43,6 @@ class EvidenceFilterSet(django_filters.FilterSet):
         model = Evidence
         fields = ("assessment", "expired")
 
-    def filter_expired(self, queryset, name, value):  # type: ignore[no-untyped-def]
-        from django.db.models import Q
-        from django.utils import timezone
-
+    def filter_expired(self, queryset: QuerySet[Evidence], name: str, value: bool) -> QuerySet[Evidence]:
         expired = Q(expires_at__isnull=False, expires_at__lte=timezone.now())
         return queryset.filter(expired) if value else queryset.exclude(expired)

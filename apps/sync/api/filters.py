@@ -1,3 +1,5 @@
+import uuid
+
 import django_filters
 from django.db.models import Q, QuerySet
 
@@ -34,7 +36,7 @@ class IntegrationWorkflowFilterSet(django_filters.FilterSet):
         model = IntegrationWorkflow
         fields = ("name", "status", "direction", "conflict_policy", "connector", "template_key")
 
-    def filter_connector(self, queryset: QuerySet[IntegrationWorkflow], name: str, value: object) -> QuerySet:
+    def filter_connector(self, queryset: QuerySet[IntegrationWorkflow], name: str, value: uuid.UUID) -> QuerySet:
         return queryset.filter(Q(source_connector_id=value) | Q(target_connector_id=value))
 
 
