@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.request import Request
+
+
+def require_whole_number(request: Request, name: str) -> None:
+    """DRF ignores a paging parameter that is not a number; the schema says integer, so say so instead."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: ["A whole number."]}) from None
+    if value < 0:
+        raise ValidationError({name: ["Zero or more."]})
 
 
 class CreatedCursorPagination(CursorPagination):
@@ -15,11 +28,17 @@ class CreatedCursorPagination(CursorPagination):
     max_page_size = 200
 
     def get_page_size(self, request: Request) -> int | None:
-        # DRF ignores a page_size that is not a number; the schema says integer, so say so instead.
-        raw = request.query_params.get(self.page_size_query_param or "page_size")
-        if raw is not None:
-            try:
-                int(raw)
-            except ValueError:
-                raise ValidationError({"page_size": ["A whole number."]}) from None
+        require_whole_number(request, self.page_size_query_param or "page_size")
         return super().get_page_size(request)
+
+
+class StrictLimitOffsetPagination(LimitOffsetPagination):
+    """Offset paging for ranked lists; `?limit=` and `?offset=` must be whole numbers when given."""
+
+    def get_limit(self, request: Request) -> int | None:
+        require_whole_number(request, self.limit_query_param)
+        return super().get_limit(request)
+
+    def get_offset(self, request: Request) -> int:
+        require_whole_number(request, self.offset_query_param)
+        return super().get_offset(request)

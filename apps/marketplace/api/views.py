@@ -19,13 +19,13 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import User
+from apps.core.pagination import StrictLimitOffsetPagination
 from apps.core.problems import Problem
 from apps.core.scoping import ActorMixin, OrganizationPermission, OrganizationScopedMixin, principal_organization
 from apps.marketplace import rules, selectors, services, signing
@@ -57,7 +57,7 @@ from apps.marketplace.services.pipeline import effective_modes
 PUBLIC = [permissions.AllowAny]
 
 
-class CatalogPagination(LimitOffsetPagination):
+class CatalogPagination(StrictLimitOffsetPagination):
     """Search results are ranked, not time-ordered, so they page by offset."""
 
     default_limit = 24
