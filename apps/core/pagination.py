@@ -13,11 +13,9 @@ def require_whole_number(request: Request, name: str) -> None:
     if raw is None:
         return
     try:
-        value = int(raw)
+        int(raw)
     except ValueError:
         raise ValidationError({name: ["A whole number."]}) from None
-    if value < 0:
-        raise ValidationError({name: ["Zero or more."]})
 
 
 class CreatedCursorPagination(CursorPagination):
