@@ -58,3 +58,10 @@ def test_an_empty_or_wordy_offset_on_a_ranked_list_is_a_400_naming_it(client):
     assert (empty.status_code, wordy.status_code) == (400, 400)
     assert empty.json()["errors"][0]["field"] == "offset"
     assert wordy.json()["errors"][0]["field"] == "limit"
+
+
+def test_an_empty_catalog_facet_is_a_400_naming_it(client):
+    response = client.get("/api/v1/extensions/?support_level=")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "support_level"

@@ -96,7 +96,8 @@ class ExtensionViewSet(viewsets.ReadOnlyModelViewSet[Extension]):
     filter_backends: list[Any] = []
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        params = s.CatalogQuerySerializer(data=request.query_params)
+        # A plain dict, not the QueryDict: DRF reads an empty form value as "not given", the API as a bad value.
+        params = s.CatalogQuerySerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         data = params.validated_data
         query = selectors.CatalogQuery(
@@ -402,7 +403,7 @@ class PublisherExtensionViewSet(
     def analytics(self, request: Request, pk: str | None = None) -> Response | HttpResponse:
         """Installs, uninstalls, updates, usage, downloads and revenue per day (`?export=csv` for CSV)."""
         extension = self.get_object()
-        params = s.AnalyticsQuerySerializer(data=request.query_params)
+        params = s.AnalyticsQuerySerializer(data=request.query_params.dict())
         params.is_valid(raise_exception=True)
         until = params.validated_data.get("until") or timezone.now().date()
         since = params.validated_data.get("since") or until - timedelta(days=30)
