@@ -693,6 +693,8 @@ MARKETPLACE_SIGNING_KEY = env("MARKETPLACE_SIGNING_KEY", default="").replace("\\
 MARKETPLACE_ENTITLEMENT_CHECK = env(
     "MARKETPLACE_ENTITLEMENT_CHECK", default="apps.marketplace.entitlements.free_plans_only"
 )
+# Where the install flow sends a customer to pay for a plan: billing replaces this with Stripe Checkout.
+MARKETPLACE_CHECKOUT = env("MARKETPLACE_CHECKOUT", default="apps.marketplace.checkout.checkout_unavailable")
 # Organizations may review an extension while it is installed and this long after uninstalling it.
 MARKETPLACE_REVIEW_WINDOW = timedelta(days=env.int("MARKETPLACE_REVIEW_WINDOW_DAYS", default=90))
 # Signed webhooks to extensions are retried with backoff for this long, then given up.
