@@ -103,7 +103,8 @@ def seed(sandbox_url: str) -> tuple[str, str, str]:
     Membership.objects.create(user=owner, organization=organization, role="owner")
     session = SessionStore()
     session[SESSION_KEY] = str(owner.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    # The backend that signs people in with a password here (Django's ModelBackend is not enabled).
+    session[BACKEND_SESSION_KEY] = "apps.accounts.backends.PasswordBackend"
     session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
     session.save()
     return str(connector.pk), token, str(session.session_key)
@@ -134,6 +135,8 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "OUTBOUND_ALLOW_PRIVATE_ADDRESSES": "true",
         "GATEWAY_KEY_ENVIRONMENT": "test",
+        # As in production settings: a worker keeps its database connection between requests.
+        "DATABASE_CONN_MAX_AGE": "60",
     }
     database_url, drop_database = prepare_database(env, workdir)
     env["DATABASE_URL"] = database_url

@@ -24,6 +24,7 @@ import enum
 import functools
 import ipaddress
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -189,6 +190,29 @@ def guarded_http_client(*, timeout: float = 30.0, follow_redirects: bool = True)
     )
 
 
+_process_clients: dict[int, httpx.Client] = {}
+_process_clients_lock = threading.Lock()
+
+
+def shared_http_client() -> httpx.Client:
+    """This process's pooled client behind the address guard, shared by every connector call.
+
+    Keeping connections to a vendor alive across calls saves a TCP (and TLS) handshake on each action call.
+    Keyed by process id so a worker forked from a parent that already made one never shares its sockets.
+    Timeouts are given per request, since they differ per connection.
+    """
+    pid = os.getpid()
+    client = _process_clients.get(pid)
+    if client is None:
+        with _process_clients_lock:
+            client = _process_clients.get(pid)
+            if client is None:
+                client = guarded_http_client()
+                _process_clients.clear()
+                _process_clients[pid] = client
+    return client
+
+
 # -- Classifying answers ------------------------------------------------------------------------------------
 
 
@@ -299,11 +323,13 @@ class OutboundClient:
         self.sleep = sleep
         self.stats = CallStats()
         self._origins = {_origin(self.base_url)}
-        self._http = http or guarded_http_client(timeout=connection.timeout)
+        # A client handed in belongs to the caller (tests, the SDK); otherwise the process's shared pool is used.
+        self._http = http or shared_http_client()
+        self._timeout = httpx.Timeout(connection.timeout, connect=min(connection.timeout, 10.0))
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing to release: connections stay in the pool of whoever owns the client."""
 
     def trust_origin(self, url: str) -> None:
         """Let authenticated calls go to another origin of the same vendor (e.g. Salesforce's instance URL)."""
@@ -375,6 +401,7 @@ class OutboundClient:
                     data=data,
                     content=content,
                     headers=request_headers,
+                    timeout=self._timeout,
                 )
             except AddressRefused:
                 self._give_back(token, None)
