@@ -16,10 +16,12 @@ $(BIN)/activate:
 
 $(VENV)/.base-installed: requirements/base.txt | $(BIN)/activate
 	$(BIN)/pip install -q -r requirements/base.txt
+	$(BIN)/pip install -q --no-deps -e sdk
 	touch $@
 
 $(VENV)/.dev-installed: requirements/dev.txt | $(BIN)/activate
 	$(BIN)/pip install -q -r requirements/dev.txt
+	$(BIN)/pip install -q --no-deps -e sdk
 	touch $@ $(VENV)/.base-installed
 
 install: $(VENV)/.base-installed

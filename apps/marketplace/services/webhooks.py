@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from apps.marketplace.connectors_bridge import OutboundFailed, OutboundRefused, outbound_request
 from apps.marketplace.models import DeliveryStatus, Installation, InstallationStatus, WebhookDelivery
-from apps.marketplace.rules.manifest import APP_TYPES
 from apps.security.services import record_audit_event
+from nofx_sdk.rules.manifest import APP_TYPES
 
 SIGNATURE_HEADER = "Nofx-Signature"
 # Delays after the 1st, 2nd ... failed attempt; the last one repeats until the retry window closes.
