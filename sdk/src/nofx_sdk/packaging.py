@@ -8,8 +8,9 @@ from pathlib import Path
 
 from nofx_sdk.rules.manifest import MANIFEST_NAMES
 
-# Never shipped: build output, version control, caches, local secrets and the SDK's own test recordings.
-EXCLUDED_PARTS = frozenset({"dist", ".git", "__pycache__", ".pytest_cache", "node_modules", ".venv", "tests"})
+# Never shipped: build output, version control, caches, the extension's tests and recordings, and an agent's
+# or analytics app's own source (`app/`), which runs on the developer's servers, never in the package.
+EXCLUDED_PARTS = frozenset({"dist", ".git", "__pycache__", ".pytest_cache", "node_modules", ".venv", "tests", "app"})
 EXCLUDED_NAMES = frozenset({".env", ".DS_Store"})
 # A fixed timestamp makes the same sources pack into the same bytes (and the same SHA-256).
 _FIXED_DATE = (2020, 1, 1, 0, 0, 0)

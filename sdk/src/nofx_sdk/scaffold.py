@@ -40,7 +40,8 @@ def _connector(ext_id: str, name: str, host: str) -> dict[str, str]:
     manifest = {
         **_base_manifest(ext_id, "connector", name),
         "category": "ticketing",
-        "permissions": {"scopes": ["connectors.view"], "egress": [host], "dataClasses": ["internal"]},
+        # A declarative connector calls its vendor, not our API: it needs egress, no platform scopes.
+        "permissions": {"scopes": [], "egress": [host], "dataClasses": ["internal"]},
         "entryPoint": "connector.json",
         "configSchema": {
             "type": "object",
@@ -103,12 +104,17 @@ def _app(ext_id: str, ext_type: str, name: str, host: str) -> dict[str, str]:
         {"event": "workflow.run_completed", "data": {"workflow_id": "wf-1", "status": "succeeded", "records": 12}},
     ]
     handler = (
-        '"""Handles the platform\'s webhooks. `nofx ext dev` calls `handle(event)` with every verified delivery."""\n'
+        '"""Your hosted app\'s webhook handler (never packaged).\n\n'
+        '`nofx ext dev` calls `handle(event)` with every verified delivery.\n"""\n'
         "\n\n"
         "def handle(event: dict) -> dict:\n"
         '    return {"received": event.get("event")}\n'
     )
-    return {"nofx-extension.json": _json(manifest), "app.py": handler, "tests/sample-events.json": _json(events)}
+    return {
+        "nofx-extension.json": _json(manifest),
+        "app/handler.py": handler,
+        "tests/sample-events.json": _json(events),
+    }
 
 
 def scaffold_files(
