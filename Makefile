@@ -81,6 +81,7 @@ lint: install-dev
 
 typecheck: install-dev
 	$(BIN)/mypy apps nofx
+	cd sdk && ../$(BIN)/mypy
 
 migrations-check: install-dev
 	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) makemigrations --check --dry-run

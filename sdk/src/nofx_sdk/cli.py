@@ -69,7 +69,7 @@ def _manifest_document(directory: Path) -> dict[str, Any]:
     path = manifest_path(directory)
     document = load_manifest_document(path.read_text(), path.name)
     if not isinstance(document, dict):
-        raise ManifestSyntaxError("The manifest is not an object.")
+        raise ManifestSyntaxError("The manifest is not an object.", None)
     return document
 
 
@@ -231,7 +231,7 @@ def test_command(path: Path, recordings: Path | None, sandbox: str | None, as_js
                 results = run_connector(connector, RecordedResponses(_load_recordings(recorded)))
             else:
                 _fail(EXIT_USAGE, "A connector test needs --sandbox or recorded responses (tests/recordings.json).")
-    failed = checking.blocking(findings) or [r for r in results if not r.ok]
+    failed = bool(checking.blocking(findings)) or any(not r.ok for r in results)
     document_out = {
         "ok": not failed,
         "findings": [f.as_dict() for f in findings],

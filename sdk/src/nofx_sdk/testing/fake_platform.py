@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from nofx_sdk import checking
-from nofx_sdk.rules import PackageContext, read_package
+from nofx_sdk.rules import Finding, PackageContext, read_package
 from nofx_sdk.rules.checks import loaded_document
 from nofx_sdk.webhooks import DELIVERY_HEADER, EVENT_HEADER, signature_headers
 
@@ -116,27 +116,27 @@ class FakePlatform:
         package = read_package(data)
         document, _early = loaded_document(package) if package.archive is not None else (None, [])
         if not isinstance(document, dict):
-            findings = checking.validate_and_scan(data)
-            return 422, {"detail": "The package has no readable manifest.", "errors": [f.as_dict() for f in findings]}
+            refusal = checking.validate_and_scan(data)
+            return 422, {"detail": "The package has no readable manifest.", "errors": [f.as_dict() for f in refusal]}
         ext_id = str(document.get("id"))
         earlier = tuple(v["version"] for v in self.versions.values() if v["extension"] == ext_id)
         context = PackageContext(expected_id=ext_id, earlier_versions=earlier)
         steps: dict[str, Any] = {}
-        findings = []
+        findings: list[Finding] = []
         status = "published"
-        for step, run in (
-            ("validate", lambda: checking.validate_and_scan(data, context)),
-            ("test", lambda: checking.payload_findings(data, context)),
+        for step, found in (
+            ("validate", checking.validate_and_scan(data, context)),
+            ("test", checking.payload_findings(data, context)),
         ):
-            found = run()
             findings += found
             blocking = checking.blocking(found)
             steps[step] = {"status": "failed" if blocking else "passed"}
             if blocking:
                 status = "rejected"
                 break
-        version = {
-            "id": str(uuid.uuid4()),
+        version_id = str(uuid.uuid4())
+        version: dict[str, Any] = {
+            "id": version_id,
             "extension": ext_id,
             "version": str(document.get("version")),
             "status": status,
@@ -144,7 +144,7 @@ class FakePlatform:
             "steps": steps,
             "findings": [f.as_dict() for f in findings],
         }
-        self.versions[version["id"]] = version
+        self.versions[version_id] = version
         return 201, version
 
     def _route(self, method: str, path: str, query: dict[str, str], body: bytes, headers: Any) -> tuple[int, Any]:
