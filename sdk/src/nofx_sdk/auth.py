@@ -148,18 +148,20 @@ def authorization_url(
     return f"{base_url.rstrip('/')}/o/authorize/?{urlencode(query)}"
 
 
-def exchange_code(base_url: str, *, client_id: str, code: str, redirect_uri: str, verifier: str) -> dict[str, Any]:
-    response = httpx.post(
-        f"{base_url.rstrip('/')}/o/token/",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": client_id,
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "code_verifier": verifier,
-        },
-        timeout=30,
-    )
+def exchange_code(
+    base_url: str, *, client_id: str, code: str, redirect_uri: str, verifier: str, client_secret: str | None = None
+) -> dict[str, Any]:
+    """Trade the authorization code for tokens. A public client (the usual CLI registration) sends no secret."""
+    data = {
+        "grant_type": "authorization_code",
+        "client_id": client_id,
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+    }
+    if client_secret:
+        data["client_secret"] = client_secret
+    response = httpx.post(f"{base_url.rstrip('/')}/o/token/", data=data, timeout=30)
     if response.status_code != 200:
         raise OAuthError(f"The token endpoint answered {response.status_code}: {response.text[:300]}")
     return dict(response.json())

@@ -86,6 +86,11 @@ def main() -> None:
 @click.option("--base-url", default=auth.DEFAULT_BASE_URL, show_default=True, help="The platform's address.")
 @click.option("--api-key", help="Sign in with a token you created in the developer portal (or `-` to read stdin).")
 @click.option("--client-id", help="OAuth2 client id of your organization's CLI app (PKCE with a loopback redirect).")
+@click.option(
+    "--client-secret",
+    envvar="NOFX_CLIENT_SECRET",
+    help="Only for an app registered as confidential (a public client, the usual CLI app, has none).",
+)
 @click.option("--scope", "scopes", multiple=True, default=auth.DEFAULT_SCOPES, show_default=True)
 @click.option("--no-browser", is_flag=True, help="Print the sign-in address instead of opening a browser.")
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait for the browser sign-in.")
@@ -94,6 +99,7 @@ def login(
     base_url: str,
     api_key: str | None,
     client_id: str | None,
+    client_secret: str | None,
     scopes: tuple[str, ...],
     no_browser: bool,
     timeout: int,
@@ -126,7 +132,12 @@ def login(
             webbrowser.open(url)
         code = auth.check_redirect(loopback.wait(timeout), state)
         tokens = auth.exchange_code(
-            base_url, client_id=client_id, code=code, redirect_uri=loopback.redirect_uri, verifier=verifier
+            base_url,
+            client_id=client_id,
+            code=code,
+            redirect_uri=loopback.redirect_uri,
+            verifier=verifier,
+            client_secret=client_secret,
         )
     except auth.OAuthError as exc:
         _fail(EXIT_API, str(exc), as_json)
