@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +72,8 @@ def signed_delivery(secret: str, event: str, data: dict[str, Any]) -> tuple[byte
 
 
 class DevServer:
+    poll_seconds = 0.5
+
     def __init__(self, directory: Path, *, port: int, secret: str, echo: Callable[[str], None]) -> None:
         self.directory = directory
         self.port = port
@@ -80,6 +81,9 @@ class DevServer:
         self.echo = echo
         self.handler = load_handler(directory)
         self.received: list[dict[str, Any]] = []
+        # Set by a caller (a test, a signal handler) to end `run()`; set by `run()` once it serves.
+        self.stopping = threading.Event()
+        self.serving = threading.Event()
 
     # -- validation and reload --------------------------------------------------------------------------
 
@@ -159,14 +163,17 @@ class DevServer:
             ok = ok and all(d["status"] == 200 for d in deliveries)
             return {"ok": ok, "endpoint": f"{base_url}/webhooks", "deliveries": deliveries}
         seen = self.snapshot()
+        self.serving.set()
         try:
-            while True:
-                time.sleep(0.5)
+            while not self.stopping.wait(self.poll_seconds):
                 current = self.snapshot()
                 if current != seen:
                     seen = current
                     self.echo("Change detected; re-validating.")
-                    self.revalidate()
+                    ok = self.revalidate()
         except KeyboardInterrupt:
+            pass
+        finally:
             server.shutdown()
+            server.server_close()
         return {"ok": ok, "endpoint": f"{base_url}/webhooks", "deliveries": deliveries}
