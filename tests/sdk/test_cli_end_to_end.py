@@ -17,14 +17,18 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from django.conf import settings
 from django.test import Client
 from oauth2_provider.models import get_application_model
 
 from apps.accounts.models import OrganizationOAuthApp
 from apps.accounts.roles import Role
+from apps.gateway import services as gateway
 from apps.marketplace.models import Extension, Installation, InstallationStatus, VersionStatus
+from nofx_sdk.cli import main
 from nofx_sdk.client import NofxClient
+from tests.factories.gateway import ApiClientFactory
 from tests.factories.marketplace import PublisherFactory
 
 SDK_VENV = Path(settings.BASE_DIR) / "var" / "sdk-venv"
@@ -147,3 +151,18 @@ def test_a_developer_builds_publishes_and_a_customer_installs_a_connector_with_t
     assert installation["extension"] == "acme.tickets"
     assert installation["version"] == "0.1.0"
     assert Installation.objects.get(pk=installation["id"]).status == InstallationStatus.ACTIVE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gateway_api_key_cannot_publish_and_the_cli_says_so_with_exit_code_3(live_server, organization, tmp_path):
+    # given an enterprise API client's key, with every scope the gateway offers
+    PublisherFactory(organization=organization, slug="acme")
+    _key, token = gateway.issue_api_key(client=ApiClientFactory(organization=organization), actor=None, name="ci")
+    env = {"NOFX_BASE_URL": live_server.url, "NOFX_TOKEN": token, "NOFX_CONFIG_DIR": str(tmp_path)}
+
+    # when
+    result = CliRunner().invoke(main, ["ext", "versions", "acme.tickets", "--json"], env=env)
+
+    # then
+    assert result.exit_code == 3
+    assert "HTTP 403" in json.loads(result.stdout)["error"]

@@ -84,7 +84,12 @@ def main() -> None:
 
 @main.command()
 @click.option("--base-url", default=auth.DEFAULT_BASE_URL, show_default=True, help="The platform's address.")
-@click.option("--api-key", help="Sign in with a token you created in the developer portal (or `-` to read stdin).")
+@click.option(
+    "--api-key",
+    "--token",
+    "api_key",
+    help="Store a bearer token you already have, e.g. an OAuth access token (`-` reads it from stdin).",
+)
 @click.option("--client-id", help="OAuth2 client id of your organization's CLI app (PKCE with a loopback redirect).")
 @click.option(
     "--client-secret",
