@@ -7,7 +7,9 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace bench-security peers
+SDK_VENV := var/sdk-venv
+
+.PHONY: sdk-venv sdk-test sdk-types run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace bench-security peers
 
 $(BIN)/activate:
 	./scripts/install-build-deps.sh
@@ -16,10 +18,12 @@ $(BIN)/activate:
 
 $(VENV)/.base-installed: requirements/base.txt | $(BIN)/activate
 	$(BIN)/pip install -q -r requirements/base.txt
+	$(BIN)/pip install -q --no-deps -e sdk
 	touch $@
 
 $(VENV)/.dev-installed: requirements/dev.txt | $(BIN)/activate
 	$(BIN)/pip install -q -r requirements/dev.txt
+	$(BIN)/pip install -q --no-deps -e sdk
 	touch $@ $(VENV)/.base-installed
 
 install: $(VENV)/.base-installed
@@ -41,7 +45,7 @@ seed: install var
 	$(MANAGE) seed_marketplace_demo
 
 ## test: lint, types, migrations and schema checks, then the whole suite (PostgreSQL/Redis when their URLs are set).
-test: install-dev var lint typecheck migrations-check browser peers
+test: install-dev var lint typecheck migrations-check browser peers sdk-test
 	$(BIN)/pytest -n $${PYTEST_WORKERS:-auto} --dist loadfile $(PYTEST_ARGS)
 
 ## peers: the real identity providers the tests sign in through (SimpleSAMLphp, oidc-provider, slapd).
@@ -52,12 +56,32 @@ peers:
 browser:
 	./scripts/install-browser.sh
 
+## sdk-venv: a clean virtual environment with only the SDK installed from sdk/, as an extension developer gets it
+## (rebuilt when the SDK's packaging changes); the end-to-end test in tests/sdk/ drives its `nofx`.
+$(SDK_VENV)/.installed: sdk/pyproject.toml $(shell find sdk/src -name '*.py' -o -name '*.json' 2>/dev/null)
+	rm -rf $(SDK_VENV)
+	$(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install -q --upgrade pip
+	$(SDK_VENV)/bin/pip install -q "./sdk[test]"
+	touch $@
+
+sdk-venv: $(SDK_VENV)/.installed
+
+## sdk-test: the SDK's own tests, in its clean environment (no Django there), and its TypeScript types.
+sdk-test: sdk-venv sdk-types
+	cd sdk && ../$(SDK_VENV)/bin/pytest -q -p no:cacheprovider tests
+
+## sdk-types: regenerate-and-compare the TypeScript definitions, then type-check them with tsc.
+sdk-types:
+	cd sdk/typescript && npm ci --no-audit --no-fund --silent && npm run --silent check
+
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 typecheck: install-dev
 	$(BIN)/mypy apps nofx
+	cd sdk && ../$(BIN)/mypy
 
 migrations-check: install-dev
 	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) makemigrations --check --dry-run

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from apps.accounts.models import User
 from apps.core.exceptions import BusinessRuleViolation
-from apps.marketplace import rules, services
+from apps.marketplace import services
 from apps.marketplace.models import (
     AnalyticsEvent,
     Category,
@@ -26,6 +26,7 @@ from apps.marketplace.models import (
     VersionStatus,
     WebhookDelivery,
 )
+from nofx_sdk import rules
 
 
 def _operator(request: HttpRequest) -> User:

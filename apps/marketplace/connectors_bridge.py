@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from apps.marketplace.rules.egress import is_non_public_address
-from apps.marketplace.rules.findings import Finding
-from apps.marketplace.rules.manifest import line_of
-from apps.marketplace.rules.payloads import CONNECTOR_VALIDATOR, schema_errors
+from nofx_sdk.rules.egress import is_non_public_address
+from nofx_sdk.rules.findings import Finding
+from nofx_sdk.rules.manifest import line_of
+from nofx_sdk.rules.payloads import CONNECTOR_VALIDATOR, schema_errors
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from apps.marketplace.rules.manifest import PricingModel
+from nofx_sdk.rules.manifest import PricingModel
 
 if TYPE_CHECKING:
     from apps.accounts.models import Organization

@@ -17,7 +17,7 @@ from django.db.models import Q
 
 from apps.core.fields import EncryptedJSONField, EncryptedTextField
 from apps.core.models import BaseModel, OrganizationOwnedModel
-from apps.marketplace.rules.manifest import ExtensionType, PricingModel, SupportLevel
+from nofx_sdk.rules.manifest import ExtensionType, PricingModel, SupportLevel
 
 
 class VerificationState(models.TextChoices):

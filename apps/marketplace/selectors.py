@@ -22,9 +22,9 @@ from apps.marketplace.models import (
     InstallationStatus,
     VersionStatus,
 )
-from apps.marketplace.rules.manifest import ExtensionType, PricingModel, SupportLevel
 from apps.marketplace.services.catalog import TEXT_WEIGHT
 from apps.marketplace.services.installations import permissions_of, ungrantable_scopes
+from nofx_sdk.rules.manifest import ExtensionType, PricingModel, SupportLevel
 
 SORTS = ("relevance", "popularity", "rating", "newest")
 FACETS = ("type", "category", "pricing", "support_level", "certified")

@@ -161,7 +161,7 @@ def add_published_version(
     status: str = VersionStatus.PUBLISHED,
 ) -> ExtensionVersion:
     """A version stored directly in `status` (PASSED versions are then published through the service)."""
-    from apps.marketplace.rules.semver import Version
+    from nofx_sdk.rules.semver import Version
 
     semver = Version.parse(manifest_data["version"])
     package = build_package(manifest_data)

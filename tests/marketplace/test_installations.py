@@ -20,8 +20,8 @@ from apps.marketplace.models import (
     VersionStatus,
 )
 from apps.marketplace.services.installations import hash_install_token, permissions_of
-from apps.marketplace.services.webhooks import verify_signature
 from apps.security.models import AuditEvent
+from nofx_sdk.webhooks import verify_signature
 from tests.factories.marketplace import add_published_version, app_manifest, manifest, publish_extension
 
 pytestmark = pytest.mark.django_db

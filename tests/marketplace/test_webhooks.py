@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from apps.marketplace import services
 from apps.marketplace.models import DeliveryStatus, WebhookDelivery
-from apps.marketplace.services.webhooks import sign_payload, verify_signature, webhook_signature_headers
+from apps.marketplace.services.webhooks import webhook_signature_headers
+from nofx_sdk.webhooks import sign_payload, verify_signature
 from tests.factories.marketplace import app_manifest, make_installation, publish_extension
 
 pytestmark = pytest.mark.django_db

@@ -28,7 +28,7 @@ from apps.accounts.models import User
 from apps.core.pagination import StrictLimitOffsetPagination
 from apps.core.problems import Problem
 from apps.core.scoping import ActorMixin, OrganizationPermission, OrganizationScopedMixin, principal_organization
-from apps.marketplace import rules, selectors, services, signing
+from apps.marketplace import selectors, services, signing
 from apps.marketplace.api import serializers as s
 from apps.marketplace.api.filters import (
     ExtensionFilterSet,
@@ -50,9 +50,10 @@ from apps.marketplace.models import (
     ReviewStatus,
     VersionStatus,
 )
-from apps.marketplace.rules.manifest import manifest_json_schema
 from apps.marketplace.services.installations import hash_install_token
 from apps.marketplace.services.pipeline import effective_modes
+from nofx_sdk import rules
+from nofx_sdk.rules.manifest import manifest_json_schema
 
 PUBLIC = [permissions.AllowAny]
 

@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 import apps.core.fields
 import apps.marketplace.models
-import apps.marketplace.rules.manifest
+import nofx_sdk.rules.manifest
 
 
 class Migration(migrations.Migration):
@@ -73,7 +73,7 @@ class Migration(migrations.Migration):
                             ("subscription", "Subscription"),
                             ("usage", "Usage"),
                         ],
-                        default=apps.marketplace.rules.manifest.PricingModel["FREE"],
+                        default=nofx_sdk.rules.manifest.PricingModel["FREE"],
                         help_text="The cheapest plan's model: free unless every plan is paid.",
                         max_length=16,
                     ),
@@ -86,7 +86,7 @@ class Migration(migrations.Migration):
                             ("professional", "Professional"),
                             ("enterprise", "Enterprise"),
                         ],
-                        default=apps.marketplace.rules.manifest.SupportLevel["COMMUNITY"],
+                        default=nofx_sdk.rules.manifest.SupportLevel["COMMUNITY"],
                         max_length=16,
                     ),
                 ),

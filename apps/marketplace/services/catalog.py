@@ -14,7 +14,7 @@ from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
 from apps.marketplace.models import Category, Extension, ExtensionVersion, VersionStatus
-from apps.marketplace.rules.manifest import PricingModel
+from nofx_sdk.rules.manifest import PricingModel
 
 # Bayesian rating: every extension starts as if it had PRIOR_VOTES votes of PRIOR_MEAN stars.
 PRIOR_VOTES = 10
@@ -55,7 +55,7 @@ def quality_parts(
 def _latest_published(extension: Extension) -> ExtensionVersion | None:
     versions = list(ExtensionVersion.objects.filter(extension=extension, status=VersionStatus.PUBLISHED))
     releases = [v for v in versions if not v.is_prerelease] or versions
-    from apps.marketplace.rules.semver import Version
+    from nofx_sdk.rules.semver import Version
 
     return max(releases, key=lambda v: Version.parse(v.version), default=None)
 

@@ -27,11 +27,11 @@ from apps.marketplace.models import (
     InstallationStatus,
     VersionStatus,
 )
-from apps.marketplace.rules.manifest import APP_TYPES
 from apps.marketplace.services.analytics import record_analytics_event
 from apps.marketplace.services.catalog import adjust_counters
 from apps.marketplace.services.webhooks import enqueue_webhook
 from apps.security.services import record_audit_event
+from nofx_sdk.rules.manifest import APP_TYPES
 
 TOKEN_PREFIX = "nxi_"  # noqa: S105 - a public prefix that marks install tokens, not a secret
 PERMISSION_KINDS = ("scopes", "egress", "dataClasses")
@@ -353,7 +353,7 @@ def uninstall_installation(*, installation: Installation, actor: User) -> Instal
 def offer_update(*, installation: Installation, version: ExtensionVersion) -> Installation:
     """A newer published version: applied at once when it asks for no new permissions (and the plan still
     entitles it); otherwise it waits for an admin's consent while the installed version keeps running."""
-    from apps.marketplace.rules.semver import Version
+    from nofx_sdk.rules.semver import Version
 
     if Version.parse(version.version) <= Version.parse(installation.version.version):
         return installation

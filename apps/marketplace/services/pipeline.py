@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.marketplace import rules, signing
+from apps.marketplace import signing
 from apps.marketplace.connectors_bridge import (
     OutboundFailed,
     OutboundRefused,
@@ -32,11 +32,12 @@ from apps.marketplace.models import (
     RuleSetting,
     VersionStatus,
 )
-from apps.marketplace.rules.archive import ArchiveLimits
-from apps.marketplace.rules.checks import manifest_of, payload_of
-from apps.marketplace.rules.dependencies import PublishedVersion
-from apps.marketplace.rules.manifest import APP_TYPES, ExtensionType
 from apps.security.services import record_audit_event
+from nofx_sdk import rules
+from nofx_sdk.rules.archive import ArchiveLimits
+from nofx_sdk.rules.checks import manifest_of, payload_of
+from nofx_sdk.rules.dependencies import PublishedVersion
+from nofx_sdk.rules.manifest import APP_TYPES, ExtensionType
 
 logger = logging.getLogger(__name__)
 

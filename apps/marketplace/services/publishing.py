@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from apps.accounts.models import Organization, User
 from apps.core.exceptions import BusinessRuleViolation, Conflict, NotPermitted
-from apps.marketplace import rules
 from apps.marketplace.models import (
     Extension,
     ExtensionVersion,
@@ -23,11 +22,12 @@ from apps.marketplace.models import (
     VerificationState,
     VersionStatus,
 )
-from apps.marketplace.rules.archive import ArchiveLimits
-from apps.marketplace.rules.checks import loaded_document
-from apps.marketplace.rules.manifest import EXTENSION_ID_PATTERN, ExtensionType
-from apps.marketplace.rules.semver import InvalidVersion, Version
 from apps.security.services import record_audit_event
+from nofx_sdk import rules
+from nofx_sdk.rules.archive import ArchiveLimits
+from nofx_sdk.rules.checks import loaded_document
+from nofx_sdk.rules.manifest import EXTENSION_ID_PATTERN, ExtensionType
+from nofx_sdk.rules.semver import InvalidVersion, Version
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 

@@ -3,10 +3,7 @@ retried with growing delays for up to MARKETPLACE_WEBHOOK_RETRY_WINDOW, redelive
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -16,10 +13,12 @@ from django.utils import timezone
 
 from apps.marketplace.connectors_bridge import OutboundFailed, OutboundRefused, outbound_request
 from apps.marketplace.models import DeliveryStatus, Installation, InstallationStatus, WebhookDelivery
-from apps.marketplace.rules.manifest import APP_TYPES
 from apps.security.services import record_audit_event
+from nofx_sdk.rules.manifest import APP_TYPES
 
-SIGNATURE_HEADER = "Nofx-Signature"
+# The SDK verifies what the platform signs with one implementation (nofx_sdk.webhooks), so the two cannot drift.
+from nofx_sdk.webhooks import signature_headers as webhook_signature_headers
+
 # Delays after the 1st, 2nd ... failed attempt; the last one repeats until the retry window closes.
 BACKOFF = [
     timedelta(minutes=1),
@@ -29,32 +28,6 @@ BACKOFF = [
     timedelta(hours=6),
     timedelta(hours=12),
 ]
-
-
-def sign_payload(secret: str, body: bytes, timestamp: int) -> str:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return mac.hexdigest()
-
-
-def webhook_signature_headers(secret: str, body: bytes, now: int | None = None) -> dict[str, str]:
-    """`Nofx-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`."""
-    timestamp = int(now if now is not None else time.time())
-    return {SIGNATURE_HEADER: f"t={timestamp},v1={sign_payload(secret, body, timestamp)}"}
-
-
-def verify_signature(
-    secret: str, body: bytes, header: str, *, tolerance_seconds: int = 300, now: int | None = None
-) -> bool:
-    """What a receiving app does (the SDK ships the same): check the HMAC and refuse stale timestamps."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-    except (ValueError, KeyError):
-        return False
-    current = int(now if now is not None else time.time())
-    if abs(current - timestamp) > tolerance_seconds:
-        return False
-    return hmac.compare_digest(sign_payload(secret, body, timestamp), parts.get("v1", ""))
 
 
 def _subscribed(installation: Installation, event: str) -> bool:

@@ -1,4 +1,4 @@
-"""The rule engine must stay importable without Django: the SDK runs it on developers' machines."""
+"""The rule engine lives in the SDK and must stay importable without Django: it runs on developers' machines."""
 
 import subprocess
 import sys
@@ -9,12 +9,12 @@ from django.conf import settings
 def test_the_rules_package_imports_and_runs_without_django():
     code = (
         "import sys\n"
-        "from apps.marketplace.rules import PackageContext, read_package, validate_package\n"
+        "from nofx_sdk.rules import PackageContext, read_package, validate_package\n"
         "findings = validate_package(read_package(b'not a zip'), PackageContext())\n"
         "assert findings[0].rule_id == 'MKT-V001', findings\n"
         "assert not any(name == 'django' or name.startswith('django.') for name in sys.modules), 'django imported'\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(settings.BASE_DIR)}
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(settings.BASE_DIR / "sdk" / "src")}
 
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
 

@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator
 
 from apps.accounts.roles import PERMISSIONS
 from apps.marketplace.management.commands.marketplace_manifest_schema import SCHEMA_FILE, rendered_schema
-from apps.marketplace.rules.manifest import API_SCOPES, Manifest, line_of, manifest_json_schema
+from nofx_sdk.rules.manifest import API_SCOPES, Manifest, line_of, manifest_json_schema
 from tests.factories.marketplace import app_manifest, manifest
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from apps.marketplace.rules import PackageContext, check_payload, read_package
+from nofx_sdk.rules import PackageContext, check_payload, read_package
 from tests.factories.marketplace import WORKFLOW, build_package, manifest
 
 

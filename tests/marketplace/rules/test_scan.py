@@ -7,8 +7,8 @@ import io
 import json
 import zipfile
 
-from apps.marketplace.rules import PackageContext, read_package, scan_package
-from apps.marketplace.rules.archive import ArchiveLimits
+from nofx_sdk.rules import PackageContext, read_package, scan_package
+from nofx_sdk.rules.archive import ArchiveLimits
 from tests.factories.marketplace import app_manifest, build_package, manifest
 
 

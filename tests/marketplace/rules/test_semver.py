@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.marketplace.rules.semver import InvalidRange, InvalidVersion, Version, VersionRange
+from nofx_sdk.rules.semver import InvalidRange, InvalidVersion, Version, VersionRange
 
 
 @pytest.mark.parametrize(

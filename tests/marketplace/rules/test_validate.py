@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.marketplace.rules import PackageContext, read_package, validate_package
-from apps.marketplace.rules.dependencies import PublishedVersion
+from nofx_sdk.rules import PackageContext, read_package, validate_package
+from nofx_sdk.rules.dependencies import PublishedVersion
 from tests.factories.marketplace import build_package, manifest
 
 

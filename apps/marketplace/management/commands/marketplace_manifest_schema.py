@@ -8,9 +8,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from apps.marketplace.rules.manifest import manifest_json_schema
+import nofx_sdk.rules
+from nofx_sdk.rules.manifest import manifest_json_schema
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "rules" / "nofx-extension.schema.json"
+# The schema is package data of the SDK, which owns the rules; the platform regenerates it from the same models.
+SCHEMA_FILE = Path(nofx_sdk.rules.__file__).resolve().parent / "nofx-extension.schema.json"
 
 
 def rendered_schema() -> str:
@@ -18,7 +20,7 @@ def rendered_schema() -> str:
 
 
 class Command(BaseCommand):
-    help = "Regenerate apps/marketplace/rules/nofx-extension.schema.json from the manifest models."
+    help = "Regenerate the SDK's nofx_sdk/rules/nofx-extension.schema.json from the manifest models."
 
     def handle(self, *args: Any, **options: Any) -> None:
         SCHEMA_FILE.write_text(rendered_schema())

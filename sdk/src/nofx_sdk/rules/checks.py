@@ -10,11 +10,11 @@ from typing import Any
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import ValidationError
 
-from apps.marketplace.rules import code_analysis, egress
-from apps.marketplace.rules.archive import ArchiveLimits, ReadPackage, archive_findings, open_package
-from apps.marketplace.rules.dependencies import PublishedVersion, resolve
-from apps.marketplace.rules.findings import Finding, Severity
-from apps.marketplace.rules.manifest import (
+from nofx_sdk.rules import code_analysis, egress
+from nofx_sdk.rules.archive import ArchiveLimits, ReadPackage, archive_findings, open_package
+from nofx_sdk.rules.dependencies import PublishedVersion, resolve
+from nofx_sdk.rules.findings import Finding, Severity
+from nofx_sdk.rules.manifest import (
     APP_TYPES,
     MANIFEST_NAMES,
     ExtensionType,
@@ -23,15 +23,15 @@ from apps.marketplace.rules.manifest import (
     line_of,
     load_manifest_document,
 )
-from apps.marketplace.rules.payloads import (
+from nofx_sdk.rules.payloads import (
     BUILT_IN_CONNECTORS,
     CONNECTOR_VALIDATOR,
     WORKFLOW_VALIDATOR,
     schema_errors,
     workflow_connectors,
 )
-from apps.marketplace.rules.secret_detection import find_secrets
-from apps.marketplace.rules.semver import InvalidRange, InvalidVersion, Version, VersionRange
+from nofx_sdk.rules.secret_detection import find_secrets
+from nofx_sdk.rules.semver import InvalidRange, InvalidVersion, Version, VersionRange
 
 MAX_MANIFEST_BYTES = 256 * 1024
 MAX_SCANNED_FILE_BYTES = 2 * 1024 * 1024

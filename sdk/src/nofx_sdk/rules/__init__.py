@@ -11,7 +11,7 @@ Each returns `Finding`s naming a rule of `RULES` (stable ids such as `MKT-S004`)
 developer, and the file and line it is about.
 """
 
-from apps.marketplace.rules.checks import (
+from nofx_sdk.rules.checks import (
     PackageContext,
     ReadPackage,
     check_payload,
@@ -19,8 +19,8 @@ from apps.marketplace.rules.checks import (
     scan_package,
     validate_package,
 )
-from apps.marketplace.rules.findings import Finding, Severity
-from apps.marketplace.rules.registry import RULES, Outcome, Rule, Step, rule
+from nofx_sdk.rules.findings import Finding, Severity
+from nofx_sdk.rules.registry import RULES, Outcome, Rule, Step, rule
 
 # Bump when a rule's behaviour changes: published versions are rescanned under the new rules.
 RULES_ENGINE_VERSION = "2026.11.1"

@@ -14,7 +14,7 @@ import yaml
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from apps.marketplace.rules.semver import InvalidRange, InvalidVersion, Version, VersionRange
+from nofx_sdk.rules.semver import InvalidRange, InvalidVersion, Version, VersionRange
 
 MANIFEST_NAMES = ("nofx-extension.json", "nofx-extension.yaml", "nofx-extension.yml")
 SCHEMA_ID = "https://nofx.dev/schemas/nofx-extension.schema.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from apps.marketplace.rules.semver import InvalidVersion, Version, VersionRange
+from nofx_sdk.rules.semver import InvalidVersion, Version, VersionRange
 
 
 @dataclass(frozen=True)

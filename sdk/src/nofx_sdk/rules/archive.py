@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from apps.marketplace.rules.findings import Finding
+from nofx_sdk.rules.findings import Finding
 
 MiB = 1024 * 1024
 
