@@ -574,7 +574,7 @@ def ticket_detail(request: HttpRequest, ticket_id: uuid.UUID) -> HttpResponse:
 def _docs_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     return {
         "doc_pages": documentation.list_pages(),
-        "query": request.GET.get("q", "")[:200],
+        "query": request.GET.get("q", "").strip()[:200],
         "section": "docs",
         **extra,
     }
