@@ -44,7 +44,8 @@ def test_a_page_has_anchored_headings_and_previous_and_next_links(client, django
     # then
     body = response.content.decode()
     assert response.status_code == 200
-    assert 'rel="prev"' in body and 'rel="next"' in body
+    assert 'rel="prev"' in body
+    assert 'rel="next"' in body
     assert 'class="headerlink"' in body
     assert 'aria-current="page"' in body
 
