@@ -35,7 +35,7 @@ def test_the_page_draws_every_chart_with_its_data_and_a_csv_link(
     developer_browser, publisher, extension, django_assert_max_num_queries
 ):
     # given
-    for n in range(3):
+    for _ in range(3):
         customer = OrganizationFactory(home_region_code="eu-west")
         make_installation(organization=customer, extension=extension)
         record_analytics_event(extension=extension, kind=EventKind.INSTALL, organization=customer)
