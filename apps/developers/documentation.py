@@ -141,12 +141,13 @@ def _snippet(plain: str, terms: list[str], width: int = 90) -> str:
     end = min(first + width * 2, len(plain))
     excerpt = plain[start:end]
     pattern = re.compile("|".join(re.escape(t) for t in terms), re.I)
-    pieces, last = [], 0
+    pieces: list[str] = []
+    last = 0
     for match in pattern.finditer(excerpt):
-        pieces.append(escape(excerpt[last : match.start()]))
+        pieces.append(str(escape(excerpt[last : match.start()])))
         pieces.append(f"<mark>{escape(match.group(0))}</mark>")
         last = match.end()
-    pieces.append(escape(excerpt[last:]))
+    pieces.append(str(escape(excerpt[last:])))
     return ("…" if start else "") + "".join(pieces) + ("…" if end < len(plain) else "")
 
 
@@ -224,7 +225,7 @@ def manifest_reference_html() -> str:
     parts = []
     for name, obj in _objects():
         required = set(obj.get("required", []))
-        parts.append(f'<h3 id="{_anchor(name)}">{escape(name)}</h3>')
+        parts.append(f'<h2 id="{_anchor(name)}">{escape(name)}</h2>')
         if obj.get("description"):
             parts.append(f"<p>{escape(obj['description'])}</p>")
         rows = []

@@ -24,9 +24,12 @@ def email_ticket_answer_task(message_id: str) -> bool:
         .filter(pk=message_id, from_operator=True)
         .first()
     )
-    if message is None or message.ticket.opened_by is None or not message.ticket.opened_by.email:
+    if message is None:
         return False
     ticket = message.ticket
+    recipient = ticket.opened_by.email if ticket.opened_by is not None else ""
+    if not recipient:
+        return False
     context = {
         "ticket": ticket,
         "message": message,
@@ -37,6 +40,6 @@ def email_ticket_answer_task(message_id: str) -> bool:
         subject=f"Re: {ticket.subject}",
         message=render_to_string("developers/email/ticket_answered.txt", context),
         from_email=None,
-        recipient_list=[ticket.opened_by.email],
+        recipient_list=[recipient],
     )
     return True
