@@ -8,6 +8,7 @@ organization whose role carries `extensions.publish` (developers, admins, owners
 from __future__ import annotations
 
 import csv
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,10 +40,12 @@ from apps.developers.forms import (
 )
 from apps.developers.models import TicketStatus
 from apps.developers.remedies import remedy_for
-from apps.marketplace.models import IN_PIPELINE, ExtensionVersion, Publisher, VersionStatus
+from apps.marketplace.models import IN_PIPELINE, ExtensionVersion, Publisher, VersionChannel, VersionStatus
 from apps.marketplace.services import (
     create_publisher,
+    install_channel_version,
     publish_version,
+    set_version_channel,
     update_publisher,
     upload_version,
     yank_version,
@@ -250,6 +253,9 @@ def _version_context(portal: Portal, version: ExtensionVersion) -> dict[str, Any
         can_publish=version.status == VersionStatus.PASSED,
         can_yank=version.status == VersionStatus.PUBLISHED,
         yank_form=YankForm(),
+        can_release=version.status in (VersionStatus.PASSED, VersionStatus.PUBLISHED),
+        channels=VersionChannel.choices,
+        can_install=user_can(portal.user, "extensions.install", portal.organization),
     )
 
 
@@ -311,6 +317,49 @@ def version_yank(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, f"{version} is withdrawn; existing installations keep it.")
+    return redirect("developers:version", version_id=version.pk)
+
+
+@login_required
+@require_POST
+def version_channel(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
+    try:
+        portal = _portal(request)
+    except NoOrganization:
+        return _no_organization(request)
+    version = _own_version(_publisher(portal), version_id)
+    try:
+        set_version_channel(version=version, actor=portal.user, channel=request.POST.get("channel", ""))
+    except BusinessRuleViolation as exc:
+        messages.error(request, exc.message)
+    else:
+        label = version.get_channel_display() if version.channel else "no channel"
+        messages.success(request, f"{version} is on {label}.")
+    return redirect("developers:version", version_id=version.pk)
+
+
+@login_required
+@require_POST
+def version_install(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
+    """Try a channel version in the publisher's own organization before publishing it."""
+    try:
+        portal = _portal(request, "extensions.install")
+    except NoOrganization:
+        return _no_organization(request)
+    version = _own_version(_publisher(portal), version_id)
+    try:
+        config = json.loads(request.POST.get("config") or "{}")
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        messages.error(request, 'The configuration must be a JSON object, such as {"region": "eu"}.')
+        return redirect("developers:version", version_id=version.pk)
+    try:
+        install_channel_version(organization=portal.organization, actor=portal.user, version=version, config=config)
+    except BusinessRuleViolation as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{version} is installed in {portal.organization.name}.")
     return redirect("developers:version", version_id=version.pk)
 
 
