@@ -21,9 +21,10 @@ def test_the_portal_sends_an_anonymous_visitor_to_sign_in(client):
     assert "/accounts/login/" in response["Location"]
 
 
-def test_a_developer_without_a_publisher_sees_the_onboarding_form(developer_browser):
+def test_a_developer_without_a_publisher_sees_the_onboarding_form(developer_browser, django_assert_max_num_queries):
     # when
-    response = developer_browser.get(HOME)
+    with django_assert_max_num_queries(12):
+        response = developer_browser.get(HOME)
     # then
     assert response.status_code == 200
     assert b"Become a publisher" in response.content
