@@ -6,13 +6,20 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from apps.accounts.roles import Role
 from apps.marketplace.models import ExtensionVersion, VersionStatus
 from tests.browser.conftest import PHONE
 from tests.factories.accounts import MembershipFactory
-from tests.factories.marketplace import build_package, manifest
+from tests.factories.marketplace import (
+    PublisherFactory,
+    add_published_version,
+    build_package,
+    manifest,
+    publish_extension,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -122,3 +129,42 @@ def test_the_docs_search_highlights_matches(open_page, screenshot):
     expect(page.get_by_role("link", name="Webhooks and signatures").last).to_be_visible()
     expect(page.locator("mark").first).to_have_text(re.compile("Nofx-Signature", re.I))
     screenshot(page, "developers-docs-search")
+
+
+def test_the_version_page_follows_the_review_live_without_a_reload(open_signed_in_page, screenshot):
+    # given a version whose review is still running
+    developer = MembershipFactory(role=Role.DEVELOPER).user
+    publisher = PublisherFactory(organization=developer.memberships.get().organization, slug="acme")
+    extension = publish_extension(publisher=publisher, slug="acme.tickets")
+    version = add_published_version(
+        extension=extension, manifest_data=manifest(version="1.2.0"), status=VersionStatus.SCANNING
+    )
+    version.steps = {"upload": {"status": "done"}, "validate": {"status": "passed"}, "scanning": {"status": "running"}}
+    version.save()
+    page = open_signed_in_page(developer)
+    page.goto(f"/developers/versions/{version.pk}/")
+    expect(page.locator("[data-version-status]")).to_have_attribute("data-version-status", "scanning")
+    expect(page.get_by_text("this page updates by itself")).to_be_visible()
+
+    # when the pipeline rejects it in the background
+    version.status = VersionStatus.REJECTED
+    version.status_reason = "MKT-S009 (connector.json): Egress to 10.0.0.1 is private."
+    version.steps = {**version.steps, "scan": {"status": "failed", "at": timezone.now().isoformat()}}
+    version.findings = [
+        {
+            "rule_id": "MKT-S009",
+            "title": "Egress goes to no private, loopback or link-local address",
+            "severity": "error",
+            "message": "Egress to 10.0.0.1 is private.",
+            "file": "connector.json",
+            "step": "scan",
+            "blocking": True,
+            "mode": "enforced",
+        }
+    ]
+    version.save()
+
+    # then htmx brings the new state in without a reload
+    expect(page.locator("[data-version-status]")).to_have_attribute("data-version-status", "rejected", timeout=10_000)
+    expect(page.locator(".finding--blocking")).to_contain_text("Contact only public hosts")
+    screenshot(page, "developers-version-live-update")
