@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("profile/", views.update_profile, name="profile"),
     path("upload/", views.upload, name="upload"),
+    path("extensions/<str:slug>/", views.extension_detail, name="extension"),
     path("versions/<uuid:version_id>/", views.version_detail, name="version"),
     path("versions/<uuid:version_id>/status/", views.version_status, name="version_status"),
     path("versions/<uuid:version_id>/publish/", views.version_publish, name="version_publish"),

@@ -210,6 +210,22 @@ def upload(request: HttpRequest) -> HttpResponse:
     )
 
 
+@login_required
+@require_GET
+def extension_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """One extension's versions, newest first, with their review status and channel."""
+    try:
+        portal = _portal(request)
+    except NoOrganization:
+        return _no_organization(request)
+    publisher = _publisher(portal)
+    extension = get_object_or_404(selectors.extensions_of(publisher), slug=slug)
+    versions = list(extension.versions.select_related("uploaded_by"))
+    return render(
+        request, "developers/extension.html", _context(portal, "home", extension=extension, versions=versions)
+    )
+
+
 def _steps(version: ExtensionVersion) -> list[dict[str, Any]]:
     rows = []
     for key, label, running_key in PIPELINE_STEPS:

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from apps.marketplace.models import Publisher
-from tests.factories.marketplace import publish_extension
+from tests.factories.marketplace import PublisherFactory, add_published_version, manifest, publish_extension
 
 pytestmark = pytest.mark.django_db
 
@@ -54,8 +54,6 @@ def test_it_refuses_onboarding_without_accepting_the_terms(developer_browser, or
 
 def test_it_refuses_a_slug_another_publisher_has_taken(developer_browser, organization):
     # given
-    from tests.factories.marketplace import PublisherFactory
-
     PublisherFactory(slug="acme")
     # when
     response = developer_browser.post(HOME, {"name": "Acme", "slug": "acme", "accept_terms": "on"})
@@ -104,3 +102,25 @@ def test_the_overview_escapes_a_publisher_name_with_markup(developer_browser, pu
     # then
     assert b"<script>alert(1)</script>" not in response.content
     assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in response.content
+
+
+def test_an_extension_page_lists_its_versions_within_a_fixed_number_of_queries(
+    developer_browser, publisher, django_assert_max_num_queries
+):
+    # given
+    extension = publish_extension(publisher=publisher, slug="acme.tickets")
+    for minor in range(1, 5):
+        add_published_version(extension=extension, manifest_data=manifest(id="acme.tickets", version=f"1.{minor}.0"))
+    # when
+    with django_assert_max_num_queries(15):
+        response = developer_browser.get(reverse("developers:extension", args=["acme.tickets"]))
+    # then
+    assert response.status_code == 200
+    assert b"1.4.0" in response.content
+
+
+def test_another_publishers_extension_is_not_found(developer_browser, publisher):
+    # given
+    publish_extension(publisher=PublisherFactory(slug="rival"), slug="rival.thing")
+    # when / then
+    assert developer_browser.get(reverse("developers:extension", args=["rival.thing"])).status_code == 404
