@@ -27,6 +27,7 @@ SCHEMA_MARKER = "<!-- manifest-schema -->"
 _ORDER = re.compile(r"<!--\s*order:\s*(\d+)\s*-->")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _UNORDERED = 10_000
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 # What Markdown may produce after sanitizing: nh3's safe defaults plus ids on headings (anchors) and the
 # classes the code and permalink markup use. Script, style, event handlers and javascript: URLs never pass.
@@ -50,6 +51,7 @@ class DocPage:
     title: str
     order: int
     path: Path
+    summary: str = ""
 
 
 @dataclass
@@ -73,6 +75,16 @@ def _title_of(text: str, fallback: str) -> str:
     return fallback
 
 
+def _summary_of(text: str) -> str:
+    """The first paragraph of prose, as plain text, for the docs index."""
+    for block in re.split(r"\n\s*\n", _COMMENT.sub("", text)):
+        block = block.strip()
+        if block and not block.startswith(("#", "|", "```", "-", "<")):
+            plain = re.sub(r"[`*_\[\]]", "", re.sub(r"\]\([^)]*\)", "]", " ".join(block.split())))
+            return plain if len(plain) <= 200 else plain[:199].rsplit(" ", 1)[0] + "…"
+    return ""
+
+
 def list_pages(directory: Path | None = None) -> list[DocPage]:
     """Every page in the docs folder, in reading order."""
     directory = directory or DOCS_DIR
@@ -84,7 +96,15 @@ def list_pages(directory: Path | None = None) -> list[DocPage]:
         text = path.read_text(encoding="utf-8")
         match = _ORDER.search(text)
         title = _title_of(text, slug.replace("-", " ").capitalize())
-        pages.append(DocPage(slug=slug, title=title, order=int(match.group(1)) if match else _UNORDERED, path=path))
+        pages.append(
+            DocPage(
+                slug=slug,
+                title=title,
+                order=int(match.group(1)) if match else _UNORDERED,
+                path=path,
+                summary=_summary_of(text),
+            )
+        )
     return sorted(pages, key=lambda p: (p.order, p.title.lower()))
 
 

@@ -37,6 +37,15 @@ def test_any_markdown_file_in_the_folder_becomes_a_page_titled_by_its_first_head
     ]
 
 
+def test_the_index_shows_each_pages_first_paragraph_as_plain_text(tmp_path):
+    # given
+    (tmp_path / "page.md").write_text("<!-- order: 1 -->\n# Page\n\nRead the [`manifest`](x) *first*.\n\nMore.")
+    # when
+    pages = documentation.list_pages(tmp_path)
+    # then
+    assert pages[0].summary == "Read the manifest first."
+
+
 def test_a_page_has_anchored_headings_and_previous_and_next_links(client, django_assert_max_num_queries):
     # when
     with django_assert_max_num_queries(5):
