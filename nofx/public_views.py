@@ -62,4 +62,8 @@ PUBLIC_VIEWS: dict[str, str] = {
     "api:extension-version-detail": "One published version.",
     "api:extension-version-download": "A published, signed package (counted, cacheable).",
     "api:extension-category-list": "Catalog categories.",
+    # The developer docs: guides anyone may read before deciding to publish (no organization data on them).
+    "developers:docs": "Index of the public developer guides.",
+    "developers:doc": "One public developer guide, rendered from docs/developers/ (sanitized).",
+    "developers:docs_search": "Full-text search over the public developer guides only.",
 }

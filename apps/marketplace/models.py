@@ -141,6 +141,13 @@ class VersionStatus(models.TextChoices):
     YANKED = "yanked", "Yanked"
 
 
+class VersionChannel(models.TextChoices):
+    """Where a reviewed but unpublished version may be tried: only in its publisher's own organization."""
+
+    DEV = "dev", "Development"
+    STAGING = "staging", "Staging"
+
+
 # The statuses in which the pipeline is still working on a version.
 IN_PIPELINE = (VersionStatus.PENDING, VersionStatus.VALIDATING, VersionStatus.SCANNING, VersionStatus.TESTING)
 
@@ -172,6 +179,13 @@ class ExtensionVersion(BaseModel):
     status_reason = models.TextField(blank=True)
     ruleset_fingerprint = models.CharField(max_length=64, blank=True)
     auto_publish = models.BooleanField(default=True)
+    channel = models.CharField(
+        max_length=16,
+        choices=VersionChannel.choices,
+        blank=True,
+        help_text="A pre-release channel: the publisher's own organization may install the version before it is "
+        "published.",
+    )
     changelog = models.TextField(blank=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

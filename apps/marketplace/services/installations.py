@@ -134,6 +134,29 @@ def install_extension(
     _require_consent(actor=actor, organization=organization, requested=requested, accepted=accepted_permissions)
     plan_id = plan_id or _default_plan(version)
     _entitled(organization=organization, version=version, plan_id=plan_id)
+    return _create_installation(
+        organization=organization,
+        actor=actor,
+        version=version,
+        plan_id=plan_id,
+        requested=requested,
+        config=config,
+    )
+
+
+def _create_installation(
+    *,
+    organization: Organization,
+    actor: User,
+    version: ExtensionVersion,
+    plan_id: str,
+    requested: dict[str, list[str]],
+    config: dict[str, Any] | None,
+    audit_data: dict[str, Any] | None = None,
+    counted: bool = True,
+) -> Installation:
+    """Store the installation and activate it (at once for declarative extensions, after commit for apps)."""
+    extension = version.extension
     plain, secret = split_config(version, config or {})
     try:
         with transaction.atomic():
@@ -160,11 +183,13 @@ def install_extension(
                     "version": version.version,
                     "plan": plan_id,
                     "permissions": requested,
+                    **(audit_data or {}),
                 },
             )
-            record_analytics_event(
-                extension=extension, kind=EventKind.INSTALL, version=version, organization=organization
-            )
+            if counted:
+                record_analytics_event(
+                    extension=extension, kind=EventKind.INSTALL, version=version, organization=organization
+                )
             if extension.type in APP_TYPES:
                 # Registration calls the app over the network: never inside the request's transaction.
                 from apps.marketplace.tasks import activate_installation_task
@@ -177,6 +202,33 @@ def install_extension(
         # A declarative extension needs nothing from outside: it is usable at once.
         return activate_installation(installation_id=installation.pk) or installation
     return installation
+
+
+def install_channel_version(
+    *, organization: Organization, actor: User, version: ExtensionVersion, config: dict[str, Any] | None = None
+) -> Installation:
+    """Install a reviewed version released to a channel (dev, staging) in its publisher's own organization,
+    before it is published. Nobody else can install it until it is published."""
+    extension = version.extension
+    if extension.publisher.organization_id != organization.pk:
+        raise NotPermitted("Only the publisher's own organization may install a channel version.", code="not_own")
+    if not version.channel or version.status not in (VersionStatus.PASSED, VersionStatus.PUBLISHED):
+        raise BusinessRuleViolation(
+            "Release a version that passed review to a channel before installing it.", code="not_installable"
+        )
+    if not user_can(actor, "extensions.install", organization):
+        raise NotPermitted("Your role does not allow installing extensions.", code="forbidden")
+    return _create_installation(
+        organization=organization,
+        actor=actor,
+        version=version,
+        plan_id="",
+        requested=permissions_of(version),
+        config=config,
+        audit_data={"channel": version.channel},
+        # The publisher trying its own version is not a customer install.
+        counted=False,
+    )
 
 
 def _register_with_app(installation: Installation, token: str) -> str | None:

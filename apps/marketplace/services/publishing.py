@@ -20,6 +20,7 @@ from apps.marketplace.models import (
     RuleMode,
     RuleSetting,
     VerificationState,
+    VersionChannel,
     VersionStatus,
 )
 from apps.security.services import record_audit_event
@@ -215,6 +216,25 @@ def yank_version(*, version: ExtensionVersion, actor: User | None, reason: str) 
         from apps.marketplace.services.catalog import refresh_extension_listing
 
         refresh_extension_listing(extension=version.extension)
+    return version
+
+
+def set_version_channel(*, version: ExtensionVersion, actor: User, channel: str) -> ExtensionVersion:
+    """Release a reviewed version to a pre-release channel (dev, staging) or take it off one ("")."""
+    if channel and channel not in VersionChannel.values:
+        raise BusinessRuleViolation(f"No channel {channel!r}.", field="channel", code="unknown_channel")
+    if channel and version.status not in (VersionStatus.PASSED, VersionStatus.PUBLISHED):
+        raise Conflict("Only a version that passed review can go to a channel.", code="not_passed")
+    with transaction.atomic():
+        version.channel = channel
+        version.save(update_fields=["channel", "updated_at"])
+        record_audit_event(
+            actor=actor,
+            action="marketplace.version_channel_set",
+            target=version,
+            organization=version.extension.publisher.organization_id,
+            data={"version": version.version, "channel": channel},
+        )
     return version
 
 
