@@ -62,4 +62,8 @@ PUBLIC_VIEWS: dict[str, str] = {
     "api:extension-version-detail": "One published version.",
     "api:extension-version-download": "A published, signed package (counted, cacheable).",
     "api:extension-category-list": "Catalog categories.",
+    # The marketplace website: browsing the public catalog before signing in, as the API above allows.
+    "marketplace:home": "The marketplace front page: featured, popular and new published extensions.",
+    "marketplace:search": "Catalog search over published extensions (same data as api:extension-list).",
+    "marketplace:extension": "A published extension's page (same data as api:extension-detail; 404 otherwise).",
 }
