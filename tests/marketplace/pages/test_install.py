@@ -42,7 +42,8 @@ def test_the_consent_screen_lists_permissions_configuration_and_plans(
     assert response.status_code == 200
     assert INVALID not in body
     assert "See your connectors and their health." in body
-    assert 'name="config-region"' in body and '<option value="eu"' in body
+    assert 'name="config-region"' in body
+    assert '<option value="eu"' in body
     assert 'type="password" name="config-apiKey"' in body
     assert 'name="plan" value="free"' in body
     assert '<label for="id_accept">' in body
@@ -221,7 +222,8 @@ def test_the_form_has_a_field_of_the_right_kind_for_each_property() -> None:
         "mode": "TypedChoiceField",
         "token": "CharField",
     }
-    assert form.fields["name"].label == "Display name" and form.fields["name"].required
+    assert form.fields["name"].label == "Display name"
+    assert form.fields["name"].required
     assert not form.fields["ratio"].required
     assert form.fields["ratio"].help_text == "Share of records to sample."
     assert form.fields["token"].widget.input_type == "password"

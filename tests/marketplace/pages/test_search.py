@@ -24,7 +24,9 @@ def test_without_parameters_it_lists_the_whole_catalog(client: Client, catalog: 
     assert response.status_code == 200
     assert INVALID not in body
     assert "9 extensions" in body
-    assert 'name="type"' in body and 'name="pricing"' in body and 'name="certified"' in body
+    assert 'name="type"' in body
+    assert 'name="pricing"' in body
+    assert 'name="certified"' in body
 
 
 def test_filters_narrow_the_results(client: Client, catalog: list[Extension]) -> None:
