@@ -396,7 +396,7 @@ def installed(request: HttpRequest) -> HttpResponse:
         .select_related("extension__publisher", "version", "pending_version")
         .order_by("extension__name")
     )
-    filterset = InstallationFilterSet(request.GET or None, queryset=queryset)
+    filterset = InstallationFilterSet(request.GET, queryset=queryset)
     valid = filterset.is_valid()
     rows: list[Installation] = []
     if valid:

@@ -46,7 +46,7 @@ def test_a_delisted_extension_is_not_on_the_home_page(client: Client, catalog: l
 
     # then it is nowhere on the page, while the others are
     assert reverse("marketplace:extension", args=[catalog[0].slug]) not in body
-    assert reverse("marketplace:extension", args=[catalog[1].slug]) in body
+    assert any(reverse("marketplace:extension", args=[e.slug]) in body for e in catalog[1:])
 
 
 def test_the_home_page_queries_do_not_grow_with_the_catalog(
