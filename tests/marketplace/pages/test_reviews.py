@@ -89,7 +89,11 @@ def test_a_member_reports_a_review(
 ) -> None:
     # given another organization's review
     review = Review.objects.create(
-        organization=OrganizationFactory(), extension=extension, version=extension.latest_version, rating=1, title="Spam"
+        organization=OrganizationFactory(),
+        extension=extension,
+        version=extension.latest_version,
+        rating=1,
+        title="Spam",
     )
     url = reverse("marketplace:report_review", args=[review.pk])
     assert INVALID not in viewer_client_of_org.get(url).content.decode()
@@ -108,7 +112,9 @@ def test_a_member_reports_a_review(
     assert "already reported" in again.content.decode()
 
 
-def test_a_report_needs_a_reason(extension: Extension, organization: Organization, viewer_client_of_org: Client) -> None:
+def test_a_report_needs_a_reason(
+    extension: Extension, organization: Organization, viewer_client_of_org: Client
+) -> None:
     review = Review.objects.create(
         organization=organization, extension=extension, version=extension.latest_version, rating=3
     )
