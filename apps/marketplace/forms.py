@@ -94,7 +94,11 @@ def config_field(name: str, spec: dict[str, Any], *, required: bool, secret_stor
         choices = [(str(v), str(v)) for v in enum]
         coerce: Any = {"integer": int, "number": float}.get(str(kind), str)
         return forms.TypedChoiceField(
-            choices=choices if required else [("", "Not set"), *choices], coerce=coerce, empty_value=None, **common
+            # A blank first option even when required, so nobody installs with a value they never chose.
+            choices=[("", "Choose one" if required else "Not set"), *choices],
+            coerce=coerce,
+            empty_value=None,
+            **common,
         )
     if kind == "string":
         return forms.CharField(
