@@ -26,14 +26,14 @@ SCOPE_SENTENCES: dict[str, str] = {
 }
 
 DATA_CLASS_SENTENCES: dict[str, str] = {
-    "public": "Public information that may be shared freely.",
-    "internal": "Internal business information, such as tickets and records from your systems.",
-    "confidential": "Confidential business information.",
-    "personal": "Personal data about people (names, email addresses, identifiers).",
-    "sensitive_personal": "Sensitive personal data (such as health or identity documents).",
-    "financial": "Financial data (payments, invoices, account numbers).",
-    "health": "Health information about people.",
-    "credentials": "Passwords, API keys or other credentials.",
+    "public": "Handle public information that may be shared freely.",
+    "internal": "Handle internal business information, such as tickets and records from your systems.",
+    "confidential": "Handle confidential business information.",
+    "personal": "Handle personal data about people (names, email addresses, identifiers).",
+    "sensitive_personal": "Handle sensitive personal data (such as health or identity documents).",
+    "financial": "Handle financial data (payments, invoices, account numbers).",
+    "health": "Handle health information about people.",
+    "credentials": "Handle passwords, API keys or other credentials.",
 }
 
 # Data classes that deserve a second look before consenting.
@@ -65,6 +65,6 @@ def describe_permissions(permissions: dict[str, Any]) -> list[PermissionSentence
     for host in permissions.get("egress") or []:
         sentences.append(PermissionSentence("egress", host, egress_sentence(host), sensitive=host == "*"))
     for data_class in permissions.get("dataClasses") or []:
-        text = DATA_CLASS_SENTENCES.get(data_class) or f"Data classified as {data_class}."
+        text = DATA_CLASS_SENTENCES.get(data_class) or f"Handle data classified as {data_class}."
         sentences.append(PermissionSentence("data", data_class, text, sensitive=data_class in SENSITIVE_DATA_CLASSES))
     return sentences

@@ -30,7 +30,7 @@ def test_a_visitor_reads_the_extension_page(client: Client, extension: Extension
     assert "Sync tickets between Acme and your service desk." in body
     assert "See your connectors and their health." in body
     assert "Send data to api.acme.io." in body
-    assert "Internal business information" in body
+    assert "Handle internal business information" in body
     assert "Free" in body
     assert 'href="https://acme.io/privacy"' in body
     assert "1.0.0" in body
