@@ -45,7 +45,9 @@ class CatalogSearchForm(forms.Form):
 
     def __init__(self, *args: Any, categories: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["category"].choices = [("", "Any category"), *categories]
+        category = self.fields["category"]
+        assert isinstance(category, forms.ChoiceField)
+        category.choices = [("", "Any category"), *categories]
 
     def to_query(self) -> CatalogQuery:
         data = self.cleaned_data
@@ -179,7 +181,9 @@ class ConsentForm(forms.Form):
 
     def __init__(self, *args: Any, plans: list[dict[str, Any]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["plan"].choices = [(str(p.get("id")), str(p.get("name") or p.get("id"))) for p in plans]
+        plan = self.fields["plan"]
+        assert isinstance(plan, forms.ChoiceField)
+        plan.choices = [(str(p.get("id")), str(p.get("name") or p.get("id"))) for p in plans]
         if len(plans) == 1:
             self.fields["plan"].initial = str(plans[0].get("id"))
 

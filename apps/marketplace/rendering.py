@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import markdown
 import nh3
 from django.utils.safestring import SafeString, mark_safe
@@ -16,6 +18,9 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "td": {"align"}, "th": {"align"}}
 ALLOWED_URL_SCHEMES = {"http", "https", "mailto"}
 
 
+# Descriptions and changelogs of published versions never change, and every catalog card shows one:
+# remembering recent renders keeps Markdown parsing off the hot path of list pages.
+@functools.lru_cache(maxsize=4096)
 def render_markdown(text: str) -> SafeString:
     """Render Markdown to sanitized HTML; raw HTML in the source does not survive the sanitizer.
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.accounts.models import Organization
+from apps.accounts.models import Organization, User
 from apps.accounts.permissions import user_can
 from apps.accounts.tenancy import request_organization
 from apps.core.exceptions import BusinessRuleViolation
@@ -72,6 +72,12 @@ def _organization(request: HttpRequest, perm: str) -> Organization:
     if not user_can(request.user, perm, organization):
         raise PermissionDenied("Your role does not allow this.")
     return organization
+
+
+def _actor(request: HttpRequest) -> User:
+    """The signed-in person (views that call this are behind login_required)."""
+    assert isinstance(request.user, User)
+    return request.user
 
 
 def _listed_extension(slug: str) -> Extension:
@@ -237,7 +243,7 @@ def _links(manifest: dict[str, Any]) -> list[dict[str, str]]:
         ("Privacy policy", links.get("privacy")),
         ("Source code", links.get("source")),
     ]
-    rows = [{"label": label, "url": url} for label, url in found if _is_web_url(url)]
+    rows: list[dict[str, str]] = [{"label": label, "url": str(url)} for label, url in found if _is_web_url(url)]
     if isinstance(support.get("email"), str) and "@" in support["email"]:
         rows.append({"label": f"Email {support['email']}", "url": f"mailto:{support['email']}"})
     return rows
@@ -305,7 +311,7 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
     plans go to checkout."""
     extension = _listed_extension(slug)
     organization = request_organization(request)
-    consent = selectors.consent_for(extension=extension, user=request.user, organization=organization)
+    consent = selectors.consent_for(extension=extension, user=_actor(request), organization=organization)
     if consent.installation is not None:
         messages.info(request, f"{extension.name} is already installed in {organization}.")
         return redirect("marketplace:installation", pk=consent.installation.pk)
@@ -324,8 +330,6 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
                 f"A new version ({version.version}) was published while you were reading. "
                 "Check what it asks for and consent again.",
             )
-            consent_form.data = consent_form.data.copy()
-            consent_form.data["version"] = version.version
             consent_ok = False
         if consent_ok and config_ok:
             plan_id = consent_form.cleaned_data["plan"]
@@ -333,7 +337,7 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
                 start = begin_paid_install(
                     request=request,
                     organization=organization,
-                    actor=request.user,  # type: ignore[arg-type]
+                    actor=_actor(request),
                     version=version,
                     plan_id=plan_id,
                     config=config_form.config,
@@ -346,7 +350,7 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
                 try:
                     installation = services.install_extension(
                         organization=organization,
-                        actor=request.user,  # type: ignore[arg-type]
+                        actor=_actor(request),
                         extension=extension,
                         accepted_permissions=consent.permissions,
                         config=config_form.config,
@@ -476,7 +480,7 @@ def installation_configure(request: HttpRequest, pk: Any) -> HttpResponse:
         form = ConfigForm(request.POST, schema=schema, stored_secrets=stored)
         if form.is_valid():
             try:
-                services.configure_installation(installation=installation, actor=request.user, config=form.config)  # type: ignore[arg-type]
+                services.configure_installation(installation=installation, actor=_actor(request), config=form.config)
             except BusinessRuleViolation as exc:
                 _apply_violation(exc, form, {"config": form})
             else:
@@ -512,7 +516,7 @@ def installation_disable(request: HttpRequest, pk: Any) -> HttpResponse:
     return _act(
         request,
         installation,
-        lambda: services.disable_installation(installation=installation, actor=request.user, reason=reason),  # type: ignore[arg-type]
+        lambda: services.disable_installation(installation=installation, actor=_actor(request), reason=reason),
         f"{installation.extension.name} is disabled.",
     )
 
@@ -524,7 +528,7 @@ def installation_enable(request: HttpRequest, pk: Any) -> HttpResponse:
     return _act(
         request,
         installation,
-        lambda: services.enable_installation(installation=installation, actor=request.user),  # type: ignore[arg-type]
+        lambda: services.enable_installation(installation=installation, actor=_actor(request)),
         f"{installation.extension.name} is enabled again.",
     )
 
@@ -536,7 +540,7 @@ def installation_uninstall(request: HttpRequest, pk: Any) -> HttpResponse:
     return _act(
         request,
         installation,
-        lambda: services.uninstall_installation(installation=installation, actor=request.user),  # type: ignore[arg-type]
+        lambda: services.uninstall_installation(installation=installation, actor=_actor(request)),
         f"{installation.extension.name} is uninstalled; its access was revoked.",
     )
 
@@ -551,7 +555,7 @@ def installation_approve_update(request: HttpRequest, pk: Any) -> HttpResponse:
     if pending is None:
         messages.error(request, "No update is waiting for consent.")
     elif not form.is_valid():
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
     elif form.cleaned_data["version"] != pending.version:
         messages.error(request, "A different update is waiting now; check what it asks for and consent again.")
     else:
@@ -560,7 +564,7 @@ def installation_approve_update(request: HttpRequest, pk: Any) -> HttpResponse:
             installation,
             lambda: services.approve_update(
                 installation=installation,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=_actor(request),
                 accepted_permissions=permissions_of(pending),
             ),
             f"{installation.extension.name} is updated to {pending.version}.",
@@ -589,7 +593,7 @@ def review(request: HttpRequest, slug: str) -> HttpResponse:
                 if existing is None:
                     services.submit_review(
                         organization=organization,
-                        actor=request.user,  # type: ignore[arg-type]
+                        actor=_actor(request),
                         extension=extension,
                         rating=data["rating"],
                         title=data["title"],
@@ -598,7 +602,7 @@ def review(request: HttpRequest, slug: str) -> HttpResponse:
                 else:
                     services.edit_review(
                         review=existing,
-                        actor=request.user,  # type: ignore[arg-type]
+                        actor=_actor(request),
                         rating=data["rating"],
                         title=data["title"],
                         body=data["body"],
@@ -637,7 +641,7 @@ def report_review(request: HttpRequest, pk: Any) -> HttpResponse:
             services.report_review(
                 review=target,
                 organization=organization,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=_actor(request),
                 reason=form.cleaned_data["reason"],
             )
         except BusinessRuleViolation as exc:
@@ -665,7 +669,7 @@ def report_problem(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             services.report_problem(
                 organization=organization,
-                actor=request.user,  # type: ignore[arg-type]
+                actor=_actor(request),
                 extension=extension,
                 kind=data["kind"],
                 subject=data["subject"],
