@@ -144,6 +144,16 @@ class ConfigForm(forms.Form):
                 continue
             self.fields[name] = field
 
+    def check_on_change(self, url: str) -> None:
+        """Have htmx post the form to `url` when a field changes and swap in that field with its errors.
+        Secret fields are left out: swapping one would clear what was typed (its value is never rendered back)."""
+        for field in self.fields.values():
+            if isinstance(field.widget, forms.PasswordInput):
+                continue
+            field.widget.attrs.update(
+                {"hx-post": url, "hx-trigger": "change", "hx-target": "closest .field", "hx-swap": "outerHTML"}
+            )
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         config: dict[str, Any] = {}

@@ -9,6 +9,7 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("extensions/<str:slug>/", views.extension_detail, name="extension"),
     path("extensions/<str:slug>/install/", views.install, name="install"),
+    path("extensions/<str:slug>/install/check/", views.install_check, name="install_check"),
     path("extensions/<str:slug>/review/", views.review, name="review"),
     path("extensions/<str:slug>/report-problem/", views.report_problem, name="report_problem"),
     path("reviews/<uuid:pk>/report/", views.report_review, name="report_review"),

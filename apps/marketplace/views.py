@@ -322,6 +322,7 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     consent_form = ConsentForm(data, plans=plans, initial={"version": version.version if version else ""})
     config_form = ConfigForm(data, schema=consent.config_schema)
+    config_form.check_on_change(reverse("marketplace:install_check", args=[extension.slug]))
     if request.method == "POST" and version is not None and organization is not None:
         consent_ok, config_ok = consent_form.is_valid(), config_form.is_valid()
         if consent_ok and consent_form.cleaned_data["version"] != version.version:
@@ -377,6 +378,23 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
         },
         status=status,
     )
+
+
+@login_required
+@require_POST
+def install_check(request: HttpRequest, slug: str) -> HttpResponse:
+    """Inline validation for htmx: the configuration field that changed, re-rendered with its errors."""
+    extension = _listed_extension(slug)
+    _organization(request, "extensions.install")
+    version = extension.latest_version
+    schema = (version.manifest or {}).get("configSchema") if version else None
+    form = ConfigForm(request.POST, schema=schema)
+    form.check_on_change(reverse("marketplace:install_check", args=[extension.slug]))
+    name = request.headers.get("HX-Trigger-Name", "").removeprefix(f"{form.prefix}-")
+    if name not in form.fields:
+        raise Http404("No such configuration field.")
+    form.is_valid()
+    return render(request, "includes/field.html", {"field": form[name]})
 
 
 @login_required

@@ -91,7 +91,12 @@ def test_a_visitor_finds_installs_and_reviews_an_extension(open_page, screenshot
 
     # and when they consent, configure and pick the free plan
     page.get_by_label("I allow this extension").check()
-    page.get_by_label("Region").select_option("eu")
+    with page.expect_response(re.compile(r"/install/check/$")) as checked:
+        page.get_by_label("Region").select_option("eu")
+    # the field was checked in place (htmx) and came back without an error, still holding the choice
+    assert checked.value.status == 200
+    expect(page.locator("#id_config-region_error")).to_have_count(0)
+    expect(page.get_by_label("Region")).to_have_value("eu")
     page.get_by_label("Api key").fill("key-123")
     page.get_by_role("radio", name=re.compile("Free")).check()
     page.get_by_role("button", name="Install").click()

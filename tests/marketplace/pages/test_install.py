@@ -262,3 +262,60 @@ def test_a_stored_secret_may_be_left_empty_when_reconfiguring() -> None:
 
     assert form.is_valid(), form.errors
     assert form.config == {}
+
+
+# -- Inline validation through htmx ------------------------------------------------------------------------
+
+
+def test_a_changed_field_comes_back_with_its_error(extension: Extension, admin_client_of_org: Client) -> None:
+    # when htmx posts the form after the region changed to a value the schema refuses
+    response = admin_client_of_org.post(
+        reverse("marketplace:install_check", args=[extension.slug]),
+        {"config-region": "mars"},
+        headers={"HX-Request": "true", "HX-Trigger-Name": "config-region"},
+    )
+
+    # then only that field comes back, with the error beside it and still wired for the next change
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert INVALID not in body
+    assert body.count('class="field') == 1
+    assert "Select a valid choice" in body
+    assert 'hx-post="/marketplace/extensions/acme.tickets/install/check/"' in body
+
+
+def test_a_valid_change_comes_back_without_errors(extension: Extension, admin_client_of_org: Client) -> None:
+    response = admin_client_of_org.post(
+        reverse("marketplace:install_check", args=[extension.slug]),
+        {"config-region": "eu"},
+        headers={"HX-Request": "true", "HX-Trigger-Name": "config-region"},
+    )
+
+    body = response.content.decode()
+    assert "errorlist" not in body
+    assert '<option value="eu" selected>' in body
+
+
+def test_secret_fields_are_not_checked_on_change(extension: Extension, admin_client_of_org: Client) -> None:
+    # given the consent screen
+    body = admin_client_of_org.get(_url(extension)).content.decode()
+
+    # then the secret field is not swapped (that would clear what was typed)
+    secret_input = body.split('name="config-apiKey"', 1)[1].split(">", 1)[0]
+    assert "hx-post" not in secret_input
+
+
+def test_checking_an_unknown_field_is_not_found(extension: Extension, admin_client_of_org: Client) -> None:
+    response = admin_client_of_org.post(
+        reverse("marketplace:install_check", args=[extension.slug]), {}, headers={"HX-Trigger-Name": "config-nope"}
+    )
+
+    assert response.status_code == 404
+
+
+def test_a_viewer_cannot_use_the_check(extension: Extension, viewer_client_of_org: Client) -> None:
+    response = viewer_client_of_org.post(
+        reverse("marketplace:install_check", args=[extension.slug]), {}, headers={"HX-Trigger-Name": "config-region"}
+    )
+
+    assert response.status_code == 403
