@@ -82,7 +82,9 @@ def _actor(request: HttpRequest) -> User:
 
 def _listed_extension(slug: str) -> Extension:
     return get_object_or_404(
-        Extension.objects.listed().select_related("publisher", "category", "latest_version"), slug=slug
+        # The search vector is the widest column and no page shows it.
+        Extension.objects.listed().select_related("publisher", "category", "latest_version").defer("search_vector"),
+        slug=slug,
     )
 
 
@@ -416,6 +418,19 @@ def installed(request: HttpRequest) -> HttpResponse:
     queryset = (
         Installation.objects.for_organization(organization)
         .select_related("extension__publisher", "version", "pending_version")
+        # Only what a row shows: no manifests, and no secrets to decrypt.
+        .only(
+            "id",
+            "organization_id",
+            "status",
+            "plan",
+            "created_at",
+            "extension__name",
+            "extension__slug",
+            "extension__publisher__name",
+            "version__version",
+            "pending_version__version",
+        )
         .order_by("extension__name")
     )
     filterset = InstallationFilterSet(request.GET, queryset=queryset)
