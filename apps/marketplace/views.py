@@ -29,7 +29,7 @@ from apps.marketplace import selectors, services
 from apps.marketplace.api.filters import InstallationFilterSet
 from apps.marketplace.checkout import begin_paid_install
 from apps.marketplace.consent_wording import describe_permissions
-from apps.marketplace.entitlements import plan_model
+from apps.marketplace.entitlements import check_entitlement, plan_model
 from apps.marketplace.forms import (
     ApproveUpdateForm,
     CatalogSearchForm,
@@ -150,6 +150,13 @@ def _plans(version: ExtensionVersion | None) -> list[dict[str, Any]]:
         for p in plans
         if isinstance(p, dict)
     ]
+
+
+def _entitled_to(organization: Organization, version: ExtensionVersion, plan_id: str) -> bool:
+    entitlement = check_entitlement(
+        organization=organization, extension=version.extension, version=version, plan_id=plan_id
+    )
+    return entitlement.allowed
 
 
 def _categories() -> list[tuple[str, str]]:
@@ -336,7 +343,8 @@ def install(request: HttpRequest, slug: str) -> HttpResponse:
             consent_ok = False
         if consent_ok and config_ok:
             plan_id = consent_form.cleaned_data["plan"]
-            if plan_model(version, plan_id) != PricingModel.FREE:
+            # A paid plan the organization already holds (billing says so) installs like a free one.
+            if plan_model(version, plan_id) != PricingModel.FREE and not _entitled_to(organization, version, plan_id):
                 start = begin_paid_install(
                     request=request,
                     organization=organization,

@@ -319,3 +319,31 @@ def test_a_viewer_cannot_use_the_check(extension: Extension, viewer_client_of_or
     )
 
     assert response.status_code == 403
+
+
+def test_a_paid_plan_the_organization_already_holds_installs_without_checkout(
+    admin_client_of_org: Client, organization: Organization, settings: Any, db: None
+) -> None:
+    # given billing says the organization is entitled to the paid plan
+    settings.MARKETPLACE_ENTITLEMENT_CHECK = "tests.marketplace.entitlement_stub.allow_everything"
+    settings.MARKETPLACE_CHECKOUT = "tests.marketplace.pages.checkout_stub.begin_stub_checkout"
+    extension = publish_extension(slug="acme.pro", pricing=PAID_PLANS)
+    checkout_stub.STARTED.clear()
+
+    # when the admin chooses it
+    response = admin_client_of_org.post(_url(extension), _post(extension, plan="pro"))
+
+    # then it is installed at once on that plan, with no checkout
+    installation = Installation.objects.get(organization=organization)
+    assert response["Location"] == reverse("marketplace:install_result", args=[installation.pk])
+    assert installation.plan == "pro"
+    assert checkout_stub.STARTED == []
+
+
+def test_someone_without_an_organization_is_told_so(client: Client, user: Any, extension: Extension) -> None:
+    client.force_login(user)
+
+    body = client.get(_url(extension)).content.decode()
+
+    assert "You are not a member of any organization." in body
+    assert client.post(_url(extension), _post(extension)).status_code == 403
