@@ -129,7 +129,7 @@ def test_a_visitor_finds_installs_and_reviews_an_extension(open_page, screenshot
     assert Review.objects.get(organization=organization).rating == 4
 
 
-def test_the_home_and_extension_pages_fit_a_phone(open_page, screenshot):
+def test_the_home_extension_and_search_pages_fit_a_phone(open_page, screenshot):
     # given a catalog
     _catalog()
 
@@ -150,3 +150,9 @@ def test_the_home_and_extension_pages_fit_a_phone(open_page, screenshot):
     install.focus()
     expect(install).to_be_focused()
     screenshot(phone, "marketplace-extension-phone")
+
+    # and so does the search page, its filters above the results
+    phone.goto("/marketplace/search/?q=tickets")
+    expect(phone.get_by_role("status")).to_contain_text("2 extensions")
+    assert _fits_the_screen(phone)
+    screenshot(phone, "marketplace-search-phone")
