@@ -347,3 +347,14 @@ def test_someone_without_an_organization_is_told_so(client: Client, user: Any, e
 
     assert "You are not a member of any organization." in body
     assert client.post(_url(extension), _post(extension)).status_code == 403
+
+
+def test_the_result_page_queries_are_bounded(
+    extension: Extension, organization: Organization, admin_client_of_org: Client, django_assert_max_num_queries: Any
+) -> None:
+    installation = make_installation(organization=organization, extension=extension)
+
+    with django_assert_max_num_queries(6):
+        response = admin_client_of_org.get(reverse("marketplace:install_result", args=[installation.pk]))
+    assert response.status_code == 200
+    assert INVALID not in response.content.decode()

@@ -274,3 +274,12 @@ def test_the_detail_queries_are_bounded(
 
     with django_assert_max_num_queries(10):
         assert admin_client_of_org.get(_detail(installation)).status_code == 200
+
+
+def test_the_configure_page_queries_are_bounded(
+    extension: Extension, organization: Organization, admin_client_of_org: Client, django_assert_max_num_queries: Any
+) -> None:
+    installation = make_installation(organization=organization, extension=extension, config={"region": "eu"})
+
+    with django_assert_max_num_queries(6):
+        assert admin_client_of_org.get(reverse("marketplace:configure", args=[installation.pk])).status_code == 200

@@ -142,3 +142,14 @@ def test_the_review_form_queries_are_bounded(
 
     with django_assert_max_num_queries(8):
         assert admin_client_of_org.get(_url(extension)).status_code == 200
+
+
+def test_the_report_page_queries_are_bounded(
+    extension: Extension, organization: Organization, viewer_client_of_org: Client, django_assert_max_num_queries: Any
+) -> None:
+    review = Review.objects.create(
+        organization=organization, extension=extension, version=extension.latest_version, rating=3
+    )
+
+    with django_assert_max_num_queries(6):
+        assert viewer_client_of_org.get(reverse("marketplace:report_review", args=[review.pk])).status_code == 200
