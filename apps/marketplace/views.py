@@ -126,8 +126,9 @@ def price_text(plan: dict[str, Any]) -> str:
         return "Free"
     currency = str(plan.get("currency") or "usd").upper()
     amount = plan.get("amount") if plan.get("amount") is not None else plan.get("unitAmount")
-    if amount is None and plan.get("tiers"):
-        amount = (plan["tiers"][0] or {}).get("unitAmount")
+    tiers = plan.get("tiers")
+    if amount is None and isinstance(tiers, list) and tiers and isinstance(tiers[0], dict):
+        amount = tiers[0].get("unitAmount")  # the first tier's price: "from" this much
     money = f"{currency} {int(amount) / 100:,.2f}" if isinstance(amount, int) else "Price on request"
     if model == PricingModel.SUBSCRIPTION:
         return f"{money} a {plan.get('interval') or 'month'}" + (" per seat" if plan.get("perSeat") else "")
@@ -138,7 +139,9 @@ def price_text(plan: dict[str, Any]) -> str:
 
 def _plans(version: ExtensionVersion | None) -> list[dict[str, Any]]:
     manifest = (version.manifest if version else None) or {}
-    plans = (manifest.get("pricing") or {}).get("plans") or [{"id": "free", "name": "Free", "model": "free"}]
+    pricing = manifest.get("pricing") if isinstance(manifest.get("pricing"), dict) else {}
+    plans = pricing.get("plans") if isinstance(pricing.get("plans"), list) else None
+    plans = plans or [{"id": "free", "name": "Free", "model": "free"}]
     return [
         {
             "id": str(p.get("id")),
@@ -244,8 +247,9 @@ def _is_web_url(url: Any) -> bool:
 
 
 def _links(manifest: dict[str, Any]) -> list[dict[str, str]]:
-    links = manifest.get("links") or {}
-    support = manifest.get("support") or {}
+    # Manifests were validated on upload; still, a page must not fail on an odd one.
+    links = manifest.get("links") if isinstance(manifest.get("links"), dict) else {}
+    support = manifest.get("support") if isinstance(manifest.get("support"), dict) else {}
     found = [
         ("Homepage", links.get("homepage")),
         ("Support", support.get("url") or links.get("support")),

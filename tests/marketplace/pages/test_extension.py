@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.models import Organization
 from apps.marketplace.models import Extension, Review
+from apps.marketplace.views import price_text
 from tests.factories.accounts import OrganizationFactory
 from tests.factories.marketplace import add_published_version, make_installation, manifest, publish_extension
 from tests.marketplace.pages.conftest import INVALID, signed_in
@@ -172,3 +174,35 @@ def test_another_organizations_member_does_not_see_this_ones_installation(
     body = stranger.get(_url(extension)).content.decode()
     assert reverse("marketplace:install", args=[extension.slug]) in body
     assert "Installed: manage" not in body
+
+
+@pytest.mark.parametrize(
+    ("plan", "text"),
+    [
+        ({"id": "free", "name": "Free", "model": "free"}, "Free"),
+        ({"id": "once", "name": "Once", "model": "one_time", "amount": 4900, "currency": "eur"}, "EUR 49.00 once"),
+        (
+            {"id": "pro", "name": "Pro", "model": "subscription", "amount": 1200, "interval": "year", "perSeat": True},
+            "USD 12.00 a year per seat",
+        ),
+        (
+            {"id": "meter", "name": "Metered", "model": "usage", "meter": "api_calls", "tiers": [{"unitAmount": 2}]},
+            "USD 0.02 per api calls",
+        ),
+        ({"id": "odd", "name": "Odd", "model": "usage", "tiers": ["not a tier"]}, "Price on request per unit"),
+    ],
+)
+def test_plan_prices_read_as_words(plan: dict[str, Any], text: str) -> None:
+    assert price_text(plan) == text
+
+
+def test_a_manifest_with_odd_links_and_pricing_still_has_a_page(client: Client, extension: Extension) -> None:
+    # given a stored manifest whose links and pricing have the wrong shapes
+    version = extension.latest_version
+    version.manifest = {**version.manifest, "links": ["https://acme.io"], "pricing": "free", "support": None}
+    version.save(update_fields=["manifest"])
+
+    # then the page still renders, with the default free plan
+    response = client.get(_url(extension))
+    assert response.status_code == 200
+    assert "The publisher lists no support or privacy links." in response.content.decode()
