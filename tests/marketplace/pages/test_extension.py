@@ -7,10 +7,16 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.models import Organization
-from apps.marketplace.models import Extension, Review
+from apps.marketplace.models import Extension
 from apps.marketplace.views import price_text
 from tests.factories.accounts import OrganizationFactory
-from tests.factories.marketplace import add_published_version, make_installation, manifest, publish_extension
+from tests.factories.marketplace import (
+    ReviewFactory,
+    add_published_version,
+    make_installation,
+    manifest,
+    publish_extension,
+)
 from tests.marketplace.pages.conftest import INVALID, signed_in
 
 
@@ -79,10 +85,9 @@ def test_a_non_web_link_in_the_manifest_is_not_linked(client: Client, db: None) 
 
 def test_reviews_are_shown_escaped(client: Client, extension: Extension, organization: Organization) -> None:
     # given a review with HTML in it
-    Review.objects.create(
+    ReviewFactory(
         organization=organization,
         extension=extension,
-        version=extension.latest_version,
         rating=4,
         title="<b>Great</b>",
         body="<script>alert(1)</script>Works well",
@@ -146,9 +151,7 @@ def test_the_extension_page_queries_do_not_grow_with_reviews_and_versions(
         )
     extension.refresh_from_db()
     for _ in range(12):
-        Review.objects.create(
-            organization=OrganizationFactory(), extension=extension, version=extension.latest_version, rating=5
-        )
+        ReviewFactory(organization=OrganizationFactory(), extension=extension, rating=5)
     make_installation(organization=organization, extension=extension)
 
     # when a signed-in admin opens the page, then the queries stay fixed

@@ -8,7 +8,7 @@ from django.urls import reverse
 from apps.accounts.models import Organization
 from apps.marketplace.models import Extension, Review, ReviewReport
 from tests.factories.accounts import OrganizationFactory
-from tests.factories.marketplace import make_installation
+from tests.factories.marketplace import ReviewFactory, make_installation
 from tests.marketplace.pages.conftest import INVALID
 
 
@@ -88,10 +88,9 @@ def test_a_member_reports_a_review(
     extension: Extension, organization: Organization, viewer_client_of_org: Client
 ) -> None:
     # given another organization's review
-    review = Review.objects.create(
+    review = ReviewFactory(
         organization=OrganizationFactory(),
         extension=extension,
-        version=extension.latest_version,
         rating=1,
         title="Spam",
     )
@@ -115,9 +114,7 @@ def test_a_member_reports_a_review(
 def test_a_report_needs_a_reason(
     extension: Extension, organization: Organization, viewer_client_of_org: Client
 ) -> None:
-    review = Review.objects.create(
-        organization=organization, extension=extension, version=extension.latest_version, rating=3
-    )
+    review = ReviewFactory(organization=organization, extension=extension, rating=3)
 
     response = viewer_client_of_org.post(reverse("marketplace:report_review", args=[review.pk]), {"reason": " "})
 
@@ -128,9 +125,7 @@ def test_a_report_needs_a_reason(
 def test_a_hidden_review_cannot_be_reported(
     extension: Extension, organization: Organization, viewer_client_of_org: Client
 ) -> None:
-    review = Review.objects.create(
-        organization=organization, extension=extension, version=extension.latest_version, rating=3, status="hidden"
-    )
+    review = ReviewFactory(organization=organization, extension=extension, rating=3, status="hidden")
 
     assert viewer_client_of_org.get(reverse("marketplace:report_review", args=[review.pk])).status_code == 404
 
@@ -147,9 +142,7 @@ def test_the_review_form_queries_are_bounded(
 def test_the_report_page_queries_are_bounded(
     extension: Extension, organization: Organization, viewer_client_of_org: Client, django_assert_max_num_queries: Any
 ) -> None:
-    review = Review.objects.create(
-        organization=organization, extension=extension, version=extension.latest_version, rating=3
-    )
+    review = ReviewFactory(organization=organization, extension=extension, rating=3)
 
     with django_assert_max_num_queries(6):
         assert viewer_client_of_org.get(reverse("marketplace:report_review", args=[review.pk])).status_code == 200
