@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -191,6 +192,7 @@ def search(request: HttpRequest) -> HttpResponse:
     """The catalog with filters and sorts. The URL holds the whole query; htmx asks for the results only."""
     form = CatalogSearchForm(request.GET or None, categories=_categories())
     results: list[Extension] = []
+    refinements: list[dict[str, Any]] = []
     total = 0
     page = 1
     # No parameters at all is the whole catalog; any parameter must be valid.
@@ -199,6 +201,8 @@ def search(request: HttpRequest) -> HttpResponse:
         query = form.to_query() if request.GET else selectors.CatalogQuery()
         page = (form.cleaned_data.get("page") if request.GET else None) or 1
         results, total = selectors.catalog_page(query, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        if total:
+            refinements = _refinements(request, selectors.catalog_facets(query), form)
     params = request.GET.copy()
     params.pop("page", None)
     base_query = params.urlencode()
@@ -213,6 +217,7 @@ def search(request: HttpRequest) -> HttpResponse:
         "next_page": page + 1 if page < pages else None,
         "base_query": base_query,
         "invalid": not valid,
+        "refinements": refinements,
     }
     partial = _is_htmx(request)
     template = "marketplace/_search_results.html" if partial else "marketplace/search.html"
@@ -221,6 +226,38 @@ def search(request: HttpRequest) -> HttpResponse:
     response = render(request, template, context, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+REFINED_FACETS = (("type", "Type"), ("category", "Category"), ("pricing", "Pricing"))
+
+
+def _refinements(
+    request: HttpRequest, facets: dict[str, list[dict[str, Any]]], form: CatalogSearchForm
+) -> list[dict[str, Any]]:
+    """Per facet not chosen yet: its values with how many results each would leave, and the search URL that
+    adds it (the current query, first page)."""
+    rows = []
+    for facet, label in REFINED_FACETS:
+        if request.GET.get(facet):
+            continue
+        field = form.fields[facet]
+        assert isinstance(field, forms.ChoiceField)
+        names = {str(value): str(name) for value, name in field.choices}
+        values = []
+        for entry in facets.get(facet, [])[:8]:
+            params = request.GET.copy()
+            params.pop("page", None)
+            params[facet] = str(entry["value"])
+            values.append(
+                {
+                    "name": names.get(str(entry["value"]), str(entry["value"])),
+                    "count": entry["count"],
+                    "url": f"{reverse('marketplace:search')}?{params.urlencode()}",
+                }
+            )
+        if len(values) > 1:
+            rows.append({"label": label, "values": values})
+    return rows
 
 
 def _version_rows(extension: Extension) -> list[dict[str, Any]]:

@@ -49,18 +49,15 @@ def build_catalog(count: int) -> list[Extension]:
     for i in range(count):
         slug = f"{publishers[i % 3].slug}.ext-{i}"
         category = ("ticketing", "crm", "analytics")[i % 3]
-        extension = publish_extension(
-            publisher=publishers[i % 3],
-            slug=slug,
-            name=f"Extension {i}",
-            category=category,
-            description=f"Keeps records number {i} in sync across teams.",
-        )
+        described = {
+            "name": f"Extension {i}",
+            "category": category,
+            "description": f"Keeps records number {i} in sync across teams.",
+        }
+        extension = publish_extension(publisher=publishers[i % 3], slug=slug, **described)
         add_published_version(
             extension=extension,
-            manifest_data=manifest(
-                id=slug, version="1.1.0", name=f"Extension {i}", category=category, changelog=f"Fixes for {i}."
-            ),
+            manifest_data=manifest(id=slug, version="1.1.0", changelog=f"Fixes for {i}.", **described),
         )
         extension.refresh_from_db()
         extensions.append(extension)

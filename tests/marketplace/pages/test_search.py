@@ -138,5 +138,22 @@ def test_search_queries_do_not_grow_with_the_results(
     build_catalog(26)
 
     # when a visitor searches, then a fixed handful of queries serve the page
-    with django_assert_max_num_queries(5):
-        assert client.get(SEARCH, {"q": "records", "sort": "popularity"}).status_code == 200
+    with django_assert_max_num_queries(7):
+        response = client.get(SEARCH, {"q": "records", "sort": "popularity"})
+    assert "26 extensions, page 1 of 2" in response.content.decode()
+
+
+def test_the_results_offer_to_narrow_by_facets_not_chosen_yet(client: Client, catalog: list[Extension]) -> None:
+    # given extensions in three categories, all connectors
+
+    # when the visitor searches without choosing a category
+    body = client.get(SEARCH, {"q": "records", "sort": "newest"}).content.decode()
+
+    # then each category is offered with its count, as a link that keeps the query
+    assert "Category:" in body
+    assert "?q=records&amp;sort=newest&amp;category=crm" in body
+    assert "(3)" in body
+
+    # and once a category is chosen it is no longer offered
+    chosen = client.get(SEARCH, {"q": "records", "category": "crm"}).content.decode()
+    assert "Category:" not in chosen
