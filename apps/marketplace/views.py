@@ -9,7 +9,7 @@ them, install, or review. An installation of another organization answers 404.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -140,8 +140,8 @@ def price_text(plan: dict[str, Any]) -> str:
 
 def _plans(version: ExtensionVersion | None) -> list[dict[str, Any]]:
     manifest = (version.manifest if version else None) or {}
-    pricing = manifest.get("pricing") if isinstance(manifest.get("pricing"), dict) else {}
-    plans = pricing.get("plans") if isinstance(pricing.get("plans"), list) else None
+    plans = _object(manifest.get("pricing")).get("plans")
+    plans = plans if isinstance(plans, list) else None
     plans = plans or [{"id": "free", "name": "Free", "model": "free"}]
     return [
         {
@@ -242,7 +242,8 @@ def _refinements(
             continue
         field = form.fields[facet]
         assert isinstance(field, forms.ChoiceField)
-        names = {str(value): str(name) for value, name in field.choices}
+        choices = cast(list[tuple[Any, Any]], field.choices)
+        names = {str(value): str(name) for value, name in choices}
         values = []
         for entry in facets.get(facet, [])[:8]:
             params = request.GET.copy()
@@ -278,15 +279,19 @@ def _version_rows(extension: Extension) -> list[dict[str, Any]]:
     return rows
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A manifest part that should be an object; manifests were validated on upload, but a page must not fail
+    on an odd one."""
+    return value if isinstance(value, dict) else {}
+
+
 def _is_web_url(url: Any) -> bool:
     """Only http(s) links from a manifest become hrefs (never javascript: or data:)."""
     return isinstance(url, str) and url.lower().startswith(("https://", "http://"))
 
 
 def _links(manifest: dict[str, Any]) -> list[dict[str, str]]:
-    # Manifests were validated on upload; still, a page must not fail on an odd one.
-    links = manifest.get("links") if isinstance(manifest.get("links"), dict) else {}
-    support = manifest.get("support") if isinstance(manifest.get("support"), dict) else {}
+    links, support = _object(manifest.get("links")), _object(manifest.get("support"))
     found = [
         ("Homepage", links.get("homepage")),
         ("Support", support.get("url") or links.get("support")),
