@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 SDK_VENV := var/sdk-venv
 
-.PHONY: sdk-venv sdk-test sdk-types run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace bench-security peers
+.PHONY: sdk-venv sdk-test sdk-types run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace bench-security bench-pages peers
 
 $(BIN)/activate:
 	./scripts/install-build-deps.sh
@@ -97,6 +97,10 @@ bench-gateway: install-dev
 bench-marketplace: install-dev
 	$(PY) bench/marketplace_search.py
 
+## bench-pages: p50/p95 render times of the marketplace website's pages at demo scale (goal: p95 under 100 ms).
+bench-pages: install-dev
+	$(PY) bench/pages.py
+
 bench-security: install-dev
 	$(PY) bench/security_ip_rules.py
 
@@ -109,7 +113,7 @@ clean:
 	rm -rf var/celery var/staticfiles
 
 ## bench: print every benchmark's figures against a baseline measured in the same run.
-bench: bench-connectors bench-sync bench-gateway bench-marketplace bench-security
+bench: bench-connectors bench-sync bench-gateway bench-marketplace bench-security bench-pages
 
 bench-connectors: install var
 	$(PY) bench/connectors_transport.py

@@ -66,4 +66,8 @@ PUBLIC_VIEWS: dict[str, str] = {
     "developers:docs": "Index of the public developer guides.",
     "developers:doc": "One public developer guide, rendered from docs/developers/ (sanitized).",
     "developers:docs_search": "Full-text search over the public developer guides only.",
+    # The marketplace website: browsing the public catalog before signing in, as the API above allows.
+    "marketplace:home": "The marketplace front page: featured, popular and new published extensions.",
+    "marketplace:search": "Catalog search over published extensions (same data as api:extension-list).",
+    "marketplace:extension": "A published extension's page (same data as api:extension-detail; 404 otherwise).",
 }

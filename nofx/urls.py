@@ -41,6 +41,7 @@ urlpatterns = [
     path("", include("apps.regions.urls")),
     path("compliance/", include("apps.compliance.urls")),
     path("security/", include("apps.security.urls")),
+    path("marketplace/", include("apps.marketplace.urls")),
     path("developers/", include("apps.developers.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("nofx.api_router")),

@@ -18,6 +18,8 @@ from apps.marketplace.models import (
     Extension,
     ExtensionVersion,
     Installation,
+    ProblemReport,
+    ProblemStatus,
     Publisher,
     ReportStatus,
     Review,
@@ -328,3 +330,20 @@ class AnalyticsEventAdmin(admin.ModelAdmin[AnalyticsEvent]):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(ProblemReport)
+class ProblemReportAdmin(admin.ModelAdmin[ProblemReport]):
+    list_display = ("subject", "extension", "organization", "kind", "status", "created_at")
+    list_filter = ("status", "kind")
+    search_fields = ("=extension__slug", "subject")
+    list_select_related = ("extension", "organization")
+    raw_id_fields = ("organization", "extension", "installation", "reporter")
+    readonly_fields = ("status", "closed_at", "publisher_notified_at")
+    show_full_result_count = False
+    actions = ["close"]
+
+    @admin.action(description="Close (handled)")
+    def close(self, request: HttpRequest, queryset: QuerySet[ProblemReport]) -> None:
+        open_reports = queryset.filter(status=ProblemStatus.OPEN)
+        _each(self, request, open_reports, lambda r: services.close_problem_report(report=r, actor=_operator(request)))

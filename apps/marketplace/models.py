@@ -422,3 +422,39 @@ class AnalyticsEvent(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.extension_id} {self.day}"
+
+
+class ProblemStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class ProblemKind(models.TextChoices):
+    BROKEN = "broken", "It does not work as described"
+    SECURITY = "security", "A security or privacy concern"
+    BILLING = "billing", "A billing or pricing problem"
+    OTHER = "other", "Something else"
+
+
+class ProblemReport(OrganizationOwnedModel):
+    """A customer organization tells an extension's publisher about a problem; the publisher's owners are mailed."""
+
+    extension = models.ForeignKey(Extension, on_delete=models.CASCADE, related_name="problem_reports")
+    installation = models.ForeignKey(
+        Installation, null=True, blank=True, on_delete=models.SET_NULL, related_name="problem_reports"
+    )
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=16, choices=ProblemKind.choices, default=ProblemKind.BROKEN)
+    subject = models.CharField(max_length=120)
+    description = models.TextField(max_length=5000)
+    status = models.CharField(max_length=16, choices=ProblemStatus.choices, default=ProblemStatus.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Set once the publisher's owners were mailed, so a repeated task does not mail them twice.
+    publisher_notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [models.Index(fields=["extension", "status"], name="mkt_problem_ext_status")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.status})"

@@ -307,3 +307,48 @@ def active_installs_breakdown(*, extension: Extension) -> dict[str, list[dict[st
         "by_version": [{"version": r["version__version"], "count": r["count"]} for r in by_version],
         "by_region": [{"region": r["region_code"], "count": r["count"]} for r in by_region],
     }
+
+
+# -- Website -------------------------------------------------------------------------------------------
+
+HOME_SECTION_SIZE = 6
+
+
+def home_sections(*, size: int = HOME_SECTION_SIZE) -> dict[str, list[Extension]]:
+    """The marketplace front page: featured (certified, from verified publishers, best quality), most
+    installed, and newest. Three small queries on the catalog's indexes."""
+    from apps.marketplace.models import VerificationState
+
+    featured = search_catalog(CatalogQuery(sort="relevance")).filter(
+        is_certified=True, is_deprecated=False, publisher__verification=VerificationState.VERIFIED
+    )
+    return {
+        "featured": list(featured[:size]),
+        "popular": list(search_catalog(CatalogQuery(sort="popularity"))[:size]),
+        "newest": list(search_catalog(CatalogQuery(sort="newest"))[:size]),
+    }
+
+
+def listed_categories() -> list[dict[str, Any]]:
+    """Categories that have listed extensions: slug, name and how many, by name."""
+    rows = (
+        Extension.objects.listed()
+        .filter(category__isnull=False)
+        .values("category__slug", "category__name")
+        .annotate(count=Count("id"))
+        .order_by("category__name")
+    )
+    return [{"slug": r["category__slug"], "name": r["category__name"], "count": r["count"]} for r in rows]
+
+
+def installation_usage(*, installation: Installation, since: date) -> dict[str, Any]:
+    """What the organization's installation has counted since `since`: usage per day, and totals per kind."""
+    events = AnalyticsEvent.objects.filter(
+        extension_id=installation.extension_id, organization_id=installation.organization_id, day__gte=since
+    )
+    per_day = events.filter(kind="usage").values("day").annotate(quantity=Coalesce(Sum("quantity"), 0)).order_by("-day")
+    totals = events.values("kind").annotate(quantity=Coalesce(Sum("quantity"), 0)).order_by("kind")
+    return {
+        "per_day": [dict(row) for row in per_day],
+        "totals": {row["kind"]: row["quantity"] for row in totals},
+    }

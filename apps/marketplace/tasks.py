@@ -72,3 +72,10 @@ def deliver_due_webhooks_task() -> int:
 @shared_task(name="apps.marketplace.tasks.refresh_catalog_rankings_task")
 def refresh_catalog_rankings_task() -> int:
     return services.refresh_catalog_rankings()
+
+
+@shared_task(name="apps.marketplace.tasks.send_problem_report_email_task", acks_late=True)
+def send_problem_report_email_task(report_id: str) -> int:
+    from apps.marketplace.services.support import notify_publisher_of_problem
+
+    return notify_publisher_of_problem(report_id=report_id)

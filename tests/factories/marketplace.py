@@ -19,6 +19,7 @@ from apps.marketplace.models import (
     Installation,
     InstallationStatus,
     Publisher,
+    Review,
     VerificationState,
     VersionStatus,
 )
@@ -205,3 +206,16 @@ def make_installation(
         webhook_secret="test-webhook-secret",
         **fields,
     )
+
+
+class ReviewFactory(factory.django.DjangoModelFactory[Review]):
+    """A visible review by another organization of a listed extension (pass `extension`), tied to its latest version."""
+
+    class Meta:
+        model = Review
+
+    organization = factory.SubFactory(OrganizationFactory)
+    version = factory.LazyAttribute(lambda review: review.extension.latest_version)
+    rating = 4
+    title = factory.Sequence(lambda n: f"Review {n}")
+    body = "Does what it says."

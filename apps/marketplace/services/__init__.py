@@ -42,6 +42,7 @@ from apps.marketplace.services.reviews import (
     restore_review,
     submit_review,
 )
+from apps.marketplace.services.support import close_problem_report, report_problem
 from apps.marketplace.services.webhooks import attempt_delivery, enqueue_webhook, redeliver_webhook
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "approve_update",
     "attempt_delivery",
     "certify_version",
+    "close_problem_report",
     "configure_installation",
     "create_publisher",
     "decide_quarantine",
@@ -66,6 +68,7 @@ __all__ = [
     "refresh_catalog_rankings",
     "refresh_extension_listing",
     "reply_to_review",
+    "report_problem",
     "report_review",
     "rescan_published_versions",
     "resolve_report",
