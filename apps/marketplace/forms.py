@@ -8,8 +8,8 @@ from django import forms
 from jsonschema import Draft202012Validator
 
 from apps.marketplace.models import ProblemKind
-from nofx_sdk.rules.manifest import ExtensionType, PricingModel, SupportLevel
 from apps.marketplace.selectors import SORTS, CatalogQuery
+from nofx_sdk.rules.manifest import ExtensionType, PricingModel, SupportLevel
 
 SORT_LABELS = {"relevance": "Best match", "popularity": "Most installed", "rating": "Highest rated", "newest": "Newest"}
 PRICING_LABELS = {

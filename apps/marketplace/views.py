@@ -52,9 +52,9 @@ from apps.marketplace.models import (
     VersionStatus,
 )
 from apps.marketplace.rendering import render_markdown
-from nofx_sdk.rules.manifest import PricingModel
 from apps.marketplace.services.installations import added_permissions, permissions_of
 from apps.marketplace.services.reviews import reviewable_installation
+from nofx_sdk.rules.manifest import PricingModel
 
 PAGE_SIZE = 24
 VERSIONS_SHOWN = 10
