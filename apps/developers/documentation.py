@@ -21,8 +21,9 @@ import nh3
 from django.conf import settings
 from django.utils.html import escape
 
+from nofx_sdk.manifest import load_json_schema
+
 DOCS_DIR = Path(settings.BASE_DIR) / "docs" / "developers"
-SCHEMA_FILE = Path(settings.BASE_DIR) / "apps" / "marketplace" / "rules" / "nofx-extension.schema.json"
 SCHEMA_MARKER = "<!-- manifest-schema -->"
 _ORDER = re.compile(r"<!--\s*order:\s*(\d+)\s*-->")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -195,8 +196,7 @@ def search_docs(query: str, directory: Path | None = None, limit: int = 20) -> l
 
 @lru_cache(maxsize=1)
 def _schema() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
-    return data
+    return load_json_schema()
 
 
 def _ref_name(ref: str) -> str:
