@@ -40,6 +40,9 @@ urlpatterns = [
     path("account/", include("apps.accounts.urls")),
     path("", include("apps.regions.urls")),
     path("compliance/", include("apps.compliance.urls")),
+    # Billing's payouts page belongs to the developer portal's space; it comes before any "developers/" include.
+    path("developers/payouts/", include("apps.billing.urls")),
+    path("billing/", include("apps.billing.customer_urls")),
     path("security/", include("apps.security.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("nofx.api_router")),
