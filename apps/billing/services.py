@@ -536,6 +536,21 @@ def complete_payment_intent(*, intent: Any) -> Purchase | None:
     return purchase
 
 
+def charge_purchase(*, purchase: Purchase, payment_method_id: str) -> Any:
+    """Pay a one-time purchase with a card already on file, without Checkout (an operator's manual sale).
+    The PaymentIntent carries the purchase id; the payment_intent.succeeded webhook fulfils it, and a
+    declined card raises stripe.CardError and leaves the purchase unpaid."""
+    customer = ensure_billing_customer(organization=purchase.organization)
+    return stripe_client().PaymentIntent.create(
+        amount=(purchase.plan.amount or 0) * purchase.quantity,
+        currency=purchase.plan.currency,
+        customer=customer.stripe_customer_id,
+        payment_method=payment_method_id,
+        metadata={"purchase_id": str(purchase.pk), "organization_id": str(purchase.organization_id)},
+        confirm=True,
+    )
+
+
 def _id_of(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("id") or "")
@@ -915,10 +930,11 @@ def _apply_charge_refunds(charge: dict[str, Any]) -> str:
 def record_usage(
     *, installation: Installation, event_id: str, quantity: int, occurred_at: dt.datetime | None = None
 ) -> UsageRecord | None:
-    """Book a usage report of an installation on a usage plan, once per event id; it is sent to the plan's
-    Stripe meter after commit. Installations on other plans record nothing (None)."""
+    """Book a usage report of an installation on a metered plan (a usage plan, or another plan with a meter
+    for overage), once per event id; it is sent to the plan's Stripe meter after commit. Installations on
+    plans without a meter record nothing (None)."""
     plan = BillingPlan.objects.filter(extension_id=installation.extension_id, plan_id=installation.plan).first()
-    if plan is None or plan.model != "usage":
+    if plan is None or not plan.meter:
         return None
     with transaction.atomic():
         record, created = UsageRecord.objects.get_or_create(
