@@ -435,7 +435,7 @@ def complete_checkout(*, session: Any) -> Purchase | None:
         return None
     with transaction.atomic():
         purchase = (
-            Purchase.objects.select_for_update()
+            Purchase.objects.select_for_update(of=("self",))
             .select_related("plan", "extension__publisher", "organization", "actor")
             .filter(pk=purchase_id)
             .first()
@@ -507,7 +507,7 @@ def complete_payment_intent(*, intent: Any) -> Purchase | None:
         return None
     with transaction.atomic():
         purchase = (
-            Purchase.objects.select_for_update()
+            Purchase.objects.select_for_update(of=("self",))
             .select_related("plan", "extension__publisher", "organization", "actor")
             .filter(pk=purchase_id)
             .first()

@@ -54,8 +54,11 @@ PAID_PLANS = [
 
 
 @pytest.fixture(autouse=True)
-def _stripe_stays_local() -> Iterator[None]:
-    """Every billing test: Stripe's host is loopback before and after, whatever the test did."""
+def _stripe_stays_local(settings: Any) -> Iterator[None]:
+    """Every billing test: billing's seams are plugged in (as with keys configured), and Stripe's host is
+    loopback before and after, whatever the test did."""
+    settings.MARKETPLACE_CHECKOUT = "apps.billing.checkout.begin_paid_install"
+    settings.MARKETPLACE_ENTITLEMENT_CHECK = "apps.billing.entitlements.licensed_plans"
     yield
     host = urlsplit(stripe.api_base).hostname
     assert host in LOOPBACK, f"A billing test pointed stripe-python at {stripe.api_base}"
