@@ -72,7 +72,7 @@ class PurchaseAdmin(admin.ModelAdmin[Purchase]):
 def tax_report_rows(entries: QuerySet[LedgerEntry]) -> list[list[str]]:
     """Tax collected per month, jurisdiction and currency, with the taxed sales: the operators' report."""
     totals: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for entry in entries.only("occurred_at", "tax_jurisdiction", "currency", "gross", "tax"):
+    for entry in entries.select_related(None).only("occurred_at", "tax_jurisdiction", "currency", "gross", "tax"):
         key = (entry.occurred_at.strftime("%Y-%m"), entry.tax_jurisdiction or "unknown", entry.currency)
         totals[key][0] += entry.gross
         totals[key][1] += entry.tax
