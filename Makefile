@@ -7,7 +7,7 @@ PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace bench-security peers
+.PHONY: run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace bench-security peers billing-smoke
 
 $(BIN)/activate:
 	./scripts/install-build-deps.sh
@@ -65,6 +65,11 @@ migrations-check: install-dev
 ## schema: regenerate the committed OpenAPI schema after changing the API.
 schema: install-dev
 	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
+
+## billing-smoke: purchase -> webhook -> entitlement -> install -> usage -> statement against localstripe.
+billing-smoke: install-dev var
+	$(MANAGE) migrate --no-input
+	$(MANAGE) billing_smoke
 
 bench-gateway: install-dev
 	$(PY) bench/gateway.py

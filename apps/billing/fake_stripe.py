@@ -54,7 +54,9 @@ class FakeStripeServer:
 
     def register_webhook(self, *, url: str, secret: str, name: str = "nofx") -> None:
         """Have localstripe sign and POST its events to `url`."""
-        httpx.post(f"{self.url}/_config/webhooks/{name}", data={"url": url, "secret": secret}, timeout=5).raise_for_status()
+        httpx.post(
+            f"{self.url}/_config/webhooks/{name}", data={"url": url, "secret": secret}, timeout=5
+        ).raise_for_status()
 
     def stop(self) -> None:
         if self._runner is not None:

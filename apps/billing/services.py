@@ -114,8 +114,11 @@ def _push_plan_to_stripe(plan: BillingPlan) -> None:
     plan.price_fingerprint = fingerprint
 
 
-def sync_billing_plans(*, version: ExtensionVersion, actor: User | None = None) -> list[BillingPlan]:
-    """Mirror the published version's pricing plans; paid plans get their Stripe Product and Price."""
+def sync_billing_plans(
+    *, version: ExtensionVersion, actor: User | None = None, push_to_stripe: bool = True
+) -> list[BillingPlan]:
+    """Mirror the published version's pricing plans; paid plans get their Stripe Product and Price (unless
+    `push_to_stripe` is off, for a Stripe fake without Prices)."""
     extension = version.extension
     plans: list[BillingPlan] = []
     for raw in manifest_plans(version):
@@ -133,7 +136,7 @@ def sync_billing_plans(*, version: ExtensionVersion, actor: User | None = None) 
             plan.meter = raw.get("meter") or ""
             plan.unit_amount = raw.get("unitAmount")
             plan.tiers = raw.get("tiers") or []
-            if plan.is_paid and stripe_configured():
+            if plan.is_paid and push_to_stripe and stripe_configured():
                 _push_plan_to_stripe(plan)
             plan.save()
             record_audit_event(

@@ -22,8 +22,8 @@ from django.conf import settings
 
 from apps.billing.fake_stripe import FakeStripeServer
 from apps.billing.models import BillingPlan, PublisherAccount
-from apps.billing.stripe_api import GuardedStripeHTTPClient
 from apps.billing.services import sync_billing_plans
+from apps.billing.stripe_api import GuardedStripeHTTPClient
 from apps.marketplace.models import Extension
 from tests.factories.marketplace import PublisherFactory, manifest, publish_extension
 
@@ -79,7 +79,9 @@ class StripeRecorder:
     routes: list[tuple[str, re.Pattern[str], Callable[[dict[str, str]], dict[str, Any]]]] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
 
-    def answer(self, method: str, pattern: str, response: dict[str, Any] | Callable[[dict[str, str]], dict[str, Any]]) -> None:
+    def answer(
+        self, method: str, pattern: str, response: dict[str, Any] | Callable[[dict[str, str]], dict[str, Any]]
+    ) -> None:
         reply = response if callable(response) else (lambda _params, r=response: r)
         self.routes.insert(0, (method, re.compile(f"^{pattern}$"), reply))
 
@@ -94,7 +96,9 @@ class RecordingHTTPClient(stripe.HTTPClient):
         super().__init__()
         self.recorder = recorder
 
-    def request(self, method: str, url: str, headers: Any, post_data: Any = None, **_: Any) -> tuple[str, int, dict[str, str]]:  # type: ignore[override]
+    def request(
+        self, method: str, url: str, headers: Any, post_data: Any = None, **_: Any
+    ) -> tuple[str, int, dict[str, str]]:  # type: ignore[override]
         parts = urlsplit(url)
         assert parts.hostname in LOOPBACK, f"Stripe request left the machine: {url}"
         body = post_data.decode() if isinstance(post_data, bytes) else (post_data or parts.query)
@@ -180,7 +184,12 @@ def stripe_recorder(settings: Any, monkeypatch: pytest.MonkeyPatch) -> StripeRec
     recorder.answer(
         "POST",
         "/v1/transfers",
-        lambda p: {"id": "tr_Recorded1", "object": "transfer", "amount": int(p["amount"]), "destination": p["destination"]},
+        lambda p: {
+            "id": "tr_Recorded1",
+            "object": "transfer",
+            "amount": int(p["amount"]),
+            "destination": p["destination"],
+        },
     )
     recorder.answer(
         "POST",
@@ -203,7 +212,7 @@ class WebhookCollector:
         collector = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 collector.deliveries.append((body, self.headers.get("Stripe-Signature", "")))
                 self.send_response(200)
@@ -223,7 +232,9 @@ class WebhookCollector:
                 if json.loads(body).get("type") == event_type:
                     return body, signature
             time.sleep(0.05)
-        raise AssertionError(f"localstripe sent no {event_type} (got {[json.loads(b)['type'] for b, _ in self.deliveries]})")
+        raise AssertionError(
+            f"localstripe sent no {event_type} (got {[json.loads(b)['type'] for b, _ in self.deliveries]})"
+        )
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -237,7 +248,9 @@ def _fake_stripe_server() -> Iterator[FakeStripeServer]:
 
 
 @pytest.fixture
-def localstripe(_fake_stripe_server: FakeStripeServer, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStripeServer]:
+def localstripe(
+    _fake_stripe_server: FakeStripeServer, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeStripeServer]:
     """stripe-python pointed at localstripe through our guarded client (loopback explicitly allowed)."""
     _fake_stripe_server.reset()
     settings.STRIPE_API_HOST = _fake_stripe_server.url
@@ -268,7 +281,9 @@ def sign_event(event: dict[str, Any], *, secret: str | None = None, timestamp: i
     return body, f"t={stamp},v1={digest}"
 
 
-def stripe_event(event_type: str, obj: dict[str, Any], *, event_id: str = "evt_1", created: int | None = None) -> dict[str, Any]:
+def stripe_event(
+    event_type: str, obj: dict[str, Any], *, event_id: str = "evt_1", created: int | None = None
+) -> dict[str, Any]:
     return {
         "id": event_id,
         "object": "event",
@@ -313,4 +328,4 @@ def install_payload(extension: Extension) -> dict[str, Any]:
     return {"config": {"region": "eu"}, "granted_permissions": permissions_of(version)}
 
 
-__all__ = ["manifest", "sign_event", "stripe_event", "install_payload"]
+__all__ = ["install_payload", "manifest", "sign_event", "stripe_event"]

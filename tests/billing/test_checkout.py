@@ -46,7 +46,9 @@ def test_a_one_time_plan_opens_a_checkout_session_with_tax_and_the_publishers_de
     # a new publisher pays no platform fee on its first US$1M
     assert "payment_intent_data[application_fee_amount]" not in session.params
     assert session.params["metadata[purchase_id]"] == str(purchase.pk)
-    assert session.params["success_url"] == "http://testserver/billing/checkout/success/?session_id={CHECKOUT_SESSION_ID}"
+    assert (
+        session.params["success_url"] == "http://testserver/billing/checkout/success/?session_id={CHECKOUT_SESSION_ID}"
+    )
     assert session.params["cancel_url"] == f"http://testserver/billing/checkout/cancel/?purchase={purchase.pk}"
     # and the purchase waits, with the configuration it will install with; nothing is licensed or installed
     assert purchase.status == PurchaseStatus.PENDING

@@ -65,7 +65,9 @@ def test_the_success_page_verifies_the_payment_with_stripe_and_installs(
     assert Installation.objects.filter(organization=organization, plan="pro").exists()
 
 
-def test_the_success_page_does_not_install_an_unpaid_session(client, organization, owner, paid_extension, stripe_recorder):
+def test_the_success_page_does_not_install_an_unpaid_session(
+    client, organization, owner, paid_extension, stripe_recorder
+):
     # given a session that is not paid (someone typed the URL)
     purchase = _pending(organization, owner, paid_extension)
     stripe_recorder.answer("GET", "/v1/checkout/sessions/cs_test_Paid1", _paid_session(purchase, "unpaid"))
@@ -79,7 +81,9 @@ def test_the_success_page_does_not_install_an_unpaid_session(client, organizatio
     assert not Installation.objects.exists()
 
 
-def test_another_organizations_checkout_is_not_found(client, organization, owner, paid_extension, stripe_recorder, other_organization, make_member):
+def test_another_organizations_checkout_is_not_found(
+    client, organization, owner, paid_extension, stripe_recorder, other_organization, make_member
+):
     # given a checkout of another organization
     _pending(organization, owner, paid_extension)
     client.force_login(make_member(other_organization, "owner"))
@@ -142,7 +146,19 @@ def test_the_tax_report_sums_tax_per_month_and_jurisdiction(paid_extension):
     ]
 
 
-@pytest.mark.parametrize("model", ["billingplan", "license", "purchase", "ledgerentry", "usagerecord", "statement", "publisheraccount", "stripeeventreceipt"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "billingplan",
+        "license",
+        "purchase",
+        "ledgerentry",
+        "usagerecord",
+        "statement",
+        "publisheraccount",
+        "stripeeventreceipt",
+    ],
+)
 def test_operators_see_billing_in_the_admin(client, paid_extension, model, django_assert_max_num_queries):
     operator = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(operator)

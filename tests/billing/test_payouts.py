@@ -23,7 +23,16 @@ pytestmark = pytest.mark.django_db
 MAY = dt.datetime(2026, 5, 10, 12, 0, tzinfo=dt.UTC)
 
 
-def _line(extension: Any, kind: str, gross: int, source: str, *, percent: str = "15", routed: bool = False, when: dt.datetime = MAY) -> LedgerEntry:
+def _line(
+    extension: Any,
+    kind: str,
+    gross: int,
+    source: str,
+    *,
+    percent: str = "15",
+    routed: bool = False,
+    when: dt.datetime = MAY,
+) -> LedgerEntry:
     return services.record_ledger_entry(
         extension=extension,
         organization=OrganizationFactory(),
@@ -179,7 +188,8 @@ def test_the_payouts_page_shows_connect_status_and_statements(
     assert response.status_code == 200
     assert "Payouts enabled" in body
     assert "acct_Publisher1" in body
-    assert "47.98" in body and "8.50" in body
+    assert "47.98" in body
+    assert "8.50" in body
     for statement in Statement.objects.all():
         assert reverse("billing:statement-csv", args=[statement.pk]) in body
 

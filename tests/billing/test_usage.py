@@ -34,7 +34,9 @@ def _report(api_client: Any, event_id: str, quantity: int) -> Any:
     )
 
 
-def test_usage_reported_twice_is_billed_once(api_client, organization, paid_extension, stripe_recorder, django_capture_on_commit_callbacks):
+def test_usage_reported_twice_is_billed_once(
+    api_client, organization, paid_extension, stripe_recorder, django_capture_on_commit_callbacks
+):
     # given an installation on the metered plan
     installation = _metered_installation(organization, paid_extension)
     # when the extension reports the same event twice

@@ -194,7 +194,9 @@ def _subscription(status: str, price: str = "price_team", quantity: int = 3) -> 
         "id": "sub_1",
         "object": "subscription",
         "status": status,
-        "items": {"data": [{"price": {"id": price}, "quantity": quantity, "current_period_end": int(time.time()) + 86400}]},
+        "items": {
+            "data": [{"price": {"id": price}, "quantity": quantity, "current_period_end": int(time.time()) + 86400}]
+        },
     }
 
 
@@ -207,12 +209,25 @@ def test_a_subscription_with_a_trial_starts_trialing_and_is_booked_from_its_invo
     assert LedgerEntry.objects.count() == 0
     # when the trial's $0 invoice and then the first real one are paid
     base = {"object": "invoice", "currency": "usd", "parent": {"subscription_details": {"subscription": "sub_1"}}}
-    _post(client, stripe_event("invoice.paid", {**base, "id": "in_0", "amount_paid": 0, "billing_reason": "subscription_create"}, event_id="e1"))
     _post(
         client,
         stripe_event(
             "invoice.paid",
-            {**base, "id": "in_1", "amount_paid": 4860, "total_taxes": [{"amount": 360}], "billing_reason": "subscription_cycle"},
+            {**base, "id": "in_0", "amount_paid": 0, "billing_reason": "subscription_create"},
+            event_id="e1",
+        ),
+    )
+    _post(
+        client,
+        stripe_event(
+            "invoice.paid",
+            {
+                **base,
+                "id": "in_1",
+                "amount_paid": 4860,
+                "total_taxes": [{"amount": 360}],
+                "billing_reason": "subscription_cycle",
+            },
             event_id="e2",
         ),
     )
@@ -227,9 +242,15 @@ def test_an_older_event_arriving_late_does_not_undo_a_newer_state(client, organi
     # given a subscription canceled by the newest event
     license_ = _subscribe(client, organization, owner, paid_extension)
     now = int(time.time())
-    _post(client, stripe_event("customer.subscription.deleted", _subscription("canceled"), event_id="e_new", created=now + 10))
+    _post(
+        client,
+        stripe_event("customer.subscription.deleted", _subscription("canceled"), event_id="e_new", created=now + 10),
+    )
     # when an older "active" update arrives after it
-    _post(client, stripe_event("customer.subscription.updated", _subscription("active"), event_id="e_old", created=now + 5))
+    _post(
+        client,
+        stripe_event("customer.subscription.updated", _subscription("active"), event_id="e_old", created=now + 5),
+    )
     # then the license stays canceled and the installation disabled
     license_.refresh_from_db()
     assert license_.status == LicenseStatus.CANCELED
@@ -243,7 +264,11 @@ def test_an_upgrade_moves_the_license_and_the_installation_to_the_new_plan(clien
     # when the customer switches the subscription to the metered plan's price
     _post(
         client,
-        stripe_event("customer.subscription.updated", _subscription("active", price="price_metered"), created=int(time.time()) + 5),
+        stripe_event(
+            "customer.subscription.updated",
+            _subscription("active", price="price_metered"),
+            created=int(time.time()) + 5,
+        ),
     )
     # then
     license_.refresh_from_db()
