@@ -479,7 +479,7 @@ def complete_checkout(*, session: Any) -> Purchase | None:
 
 
 def _book_sale(purchase: Purchase, *, source_id: str, discount: int, details: dict[str, Any] | None) -> None:
-    common = {
+    common: dict[str, Any] = {
         "extension": purchase.extension,
         "organization": purchase.organization,
         "plan_id": purchase.plan.plan_id,

@@ -35,7 +35,7 @@ class GuardedStripeHTTPClient(stripe.HTTPClient):
             self._client = guarded_http_client(timeout=STRIPE_TIMEOUT_SECONDS, follow_redirects=False)
         return self._client
 
-    def request(  # type: ignore[override]
+    def request(
         self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None, **_: Any
     ) -> tuple[str, int, Mapping[str, str]]:
         try:

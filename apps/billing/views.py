@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.accounts.models import Organization
+from apps.accounts.models import Organization, User
 from apps.accounts.permissions import user_can
 from apps.accounts.tenancy import request_organization
 from apps.billing import selectors, services
@@ -39,6 +39,14 @@ def _organization(request: HttpRequest, perm: str) -> Organization:
     if not user_can(request.user, perm, organization):
         raise PermissionDenied("Your role does not allow this.")
     return organization
+
+
+def _user(request: HttpRequest) -> User:
+    """The signed-in person (every page here is behind login_required)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")
+    return user
 
 
 def _publisher(request: HttpRequest) -> Publisher:
@@ -86,7 +94,7 @@ def start_onboarding(request: HttpRequest) -> HttpResponse:
     back = request.build_absolute_uri(reverse("billing:onboarding-return"))
     try:
         url = services.start_publisher_onboarding(
-            publisher=publisher, actor=request.user, refresh_url=back, return_url=back
+            publisher=publisher, actor=_user(request), refresh_url=back, return_url=back
         )
     except (stripe.StripeError, BillingNotConfigured):
         logger.exception("Stripe onboarding link failed for publisher %s.", publisher.pk)
@@ -183,10 +191,11 @@ def checkout_success(request: HttpRequest) -> HttpResponse:
 @require_GET
 def checkout_cancel(request: HttpRequest) -> HttpResponse:
     organization = _organization(request, "extensions.install")
-    purchase = Purchase.objects.for_organization(organization).filter(pk=_uuid(request.GET.get("purchase"))).first()
+    purchase_id = _uuid(request.GET.get("purchase"))
+    purchase = Purchase.objects.for_organization(organization).filter(pk=purchase_id).first() if purchase_id else None
     if purchase is None:
         raise Http404("No such checkout.")
-    purchase = services.cancel_purchase(purchase=purchase, actor=request.user, reason="Checkout canceled")
+    purchase = services.cancel_purchase(purchase=purchase, actor=_user(request), reason="Checkout canceled")
     return render(
         request,
         "billing/checkout_result.html",

@@ -96,7 +96,7 @@ class Command(BaseCommand):
             publisher = Publisher.objects.create(
                 organization=seller, slug=f"smoke{tag}", name=f"Smoke seller {tag}", accepted_terms_at=timezone.now()
             )
-            manifest = {
+            manifest: dict[str, Any] = {
                 "id": f"smoke{tag}.reports",
                 "version": "1.0.0",
                 "type": "workflow",
@@ -160,7 +160,7 @@ class Command(BaseCommand):
             granted_permissions=permissions_of(version),
         )
         customer = services.ensure_billing_customer(organization=organization)
-        card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+        card: Any = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
         method = stripe.PaymentMethod.create(type="card", card=card)
         intent = services.charge_purchase(purchase=purchase, payment_method_id=method["id"])
         self._say(
@@ -183,6 +183,8 @@ class Command(BaseCommand):
             raise CommandError(f"no entitlement: {entitlement.reason}")
         self._say("entitlement: license for plan 'pro' is active")
 
+        if purchase.installation_id is None:
+            raise CommandError("the purchase was paid but not installed")
         installation = Installation.objects.get(pk=purchase.installation_id)
         self._say(f"install: installation {installation.pk} is {installation.status}")
 
