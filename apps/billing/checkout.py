@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import stripe
 from django.urls import reverse
 
+from apps.accounts.models import Membership
 from apps.billing import services
 from apps.billing.models import BillingPlan, License, PublisherAccount
 from apps.billing.stripe_api import BillingNotConfigured, stripe_client
@@ -46,6 +47,8 @@ def begin_paid_install(
     account = PublisherAccount.objects.filter(publisher_id=version.extension.publisher_id).first()
     if account is None or not account.charges_enabled:
         return CheckoutStart(None, "The publisher cannot accept payments yet; paid plans are unavailable for now.")
+    # A per-seat plan is bought for every current member; Stripe prorates later changes to the quantity.
+    seats = Membership.objects.filter(organization=organization, is_active=True).count() if plan.per_seat else 1
     try:
         customer = services.ensure_billing_customer(organization=organization)
         purchase = services.create_purchase(
@@ -55,6 +58,7 @@ def begin_paid_install(
             plan=plan,
             config=config,
             granted_permissions=granted_permissions,
+            quantity=max(seats, 1),
         )
         success = request.build_absolute_uri(reverse("billing_customer:checkout-success"))
         cancel = request.build_absolute_uri(reverse("billing_customer:checkout-cancel"))

@@ -835,6 +835,54 @@ def apply_invoice_failed(*, invoice: Any, event_created: dt.datetime) -> License
     return license_
 
 
+def _subscription_item(subscription_id: str) -> dict[str, Any]:
+    subscription = as_dict(stripe_client().Subscription.retrieve(subscription_id))
+    items = ((subscription.get("items") or {}).get("data")) or []
+    if not items:
+        from apps.core.exceptions import Conflict
+
+        raise Conflict("The subscription has no item to change.", code="no_subscription_item")
+    return dict(items[0])
+
+
+def change_license_plan(*, license_: License, plan: BillingPlan, actor: User) -> License:
+    """Upgrade or downgrade a subscription to another recurring plan of the same extension, prorated. The
+    license moves when Stripe confirms (customer.subscription.updated), so a failed change changes nothing."""
+    from apps.core.exceptions import BusinessRuleViolation
+
+    if plan.extension_id != license_.extension_id or plan.model not in ("subscription", "usage"):
+        raise BusinessRuleViolation("Choose a subscription or usage plan of the same extension.", code="bad_plan")
+    if not license_.stripe_subscription_id or not plan.stripe_price_id:
+        raise BusinessRuleViolation("Only a subscription can change plans.", code="not_a_subscription")
+    item = _subscription_item(license_.stripe_subscription_id)
+    new_item: dict[str, Any] = {"id": item["id"], "price": plan.stripe_price_id}
+    if plan.model != "usage":
+        new_item["quantity"] = license_.quantity
+    stripe_client().Subscription.modify(
+        license_.stripe_subscription_id, items=[new_item], proration_behavior="create_prorations"
+    )
+    with transaction.atomic():
+        record_audit_event(
+            actor=actor,
+            action="billing.plan_change_requested",
+            target=license_,
+            data={"from": license_.plan_id, "to": plan.plan_id},
+        )
+    return license_
+
+
+def cancel_license_subscription(*, license_: License, actor: User) -> License:
+    """Cancel at the end of the paid period; the license ends when Stripe deletes the subscription."""
+    from apps.core.exceptions import BusinessRuleViolation
+
+    if not license_.stripe_subscription_id:
+        raise BusinessRuleViolation("Only a subscription can be canceled.", code="not_a_subscription")
+    stripe_client().Subscription.modify(license_.stripe_subscription_id, cancel_at_period_end=True)
+    with transaction.atomic():
+        record_audit_event(actor=actor, action="billing.subscription_cancel_requested", target=license_)
+    return license_
+
+
 def disable_lapsed_installations(*, now: dt.datetime | None = None) -> int:
     """Licenses past due for longer than the grace period lapse, and their installations are disabled."""
     cutoff = (now or timezone.now()) - settings.BILLING_GRACE_PERIOD

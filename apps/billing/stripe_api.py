@@ -12,6 +12,7 @@ import httpx
 import stripe
 from django.conf import settings
 
+from apps.connectors.errors import AddressRefused
 from apps.connectors.transport import guarded_http_client
 
 STRIPE_TIMEOUT_SECONDS = 30.0
@@ -40,7 +41,7 @@ class GuardedStripeHTTPClient(stripe.HTTPClient):
     ) -> tuple[str, int, Mapping[str, str]]:
         try:
             response = self._http().request(method.upper(), url, headers=dict(headers or {}), content=post_data)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, AddressRefused) as exc:
             raise stripe.APIConnectionError(f"Could not reach Stripe: {exc}") from exc
         return response.text, response.status_code, dict(response.headers)
 

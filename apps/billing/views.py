@@ -25,8 +25,9 @@ from apps.accounts.models import Organization, User
 from apps.accounts.permissions import user_can
 from apps.accounts.tenancy import request_organization
 from apps.billing import selectors, services
-from apps.billing.models import PublisherAccount, Purchase, PurchaseStatus, Statement
+from apps.billing.models import BillingPlan, License, PublisherAccount, Purchase, PurchaseStatus, Statement
 from apps.billing.stripe_api import BillingNotConfigured, stripe_client, stripe_configured
+from apps.core.exceptions import BusinessRuleViolation
 from apps.marketplace.models import Publisher
 
 logger = logging.getLogger(__name__)
@@ -227,6 +228,43 @@ def usage(request: HttpRequest) -> HttpResponse:
             "billing_available": stripe_configured(),
         },
     )
+
+
+def _license(request: HttpRequest, pk: Any) -> License:
+    organization = _organization(request, "billing.manage")
+    return get_object_or_404(License.objects.for_organization(organization).select_related("extension"), pk=pk)
+
+
+@login_required
+@require_POST
+def cancel_subscription(request: HttpRequest, pk: Any) -> HttpResponse:
+    license_ = _license(request, pk)
+    try:
+        services.cancel_license_subscription(license_=license_, actor=_user(request))
+        messages.success(request, "The subscription ends at the end of the paid period.")
+    except BusinessRuleViolation as exc:
+        messages.error(request, exc.message)
+    except (stripe.StripeError, BillingNotConfigured):
+        messages.error(request, "Stripe could not cancel the subscription; please try again.")
+    return redirect("billing_customer:usage")
+
+
+@login_required
+@require_POST
+def change_plan(request: HttpRequest, pk: Any) -> HttpResponse:
+    license_ = _license(request, pk)
+    plan = BillingPlan.objects.filter(extension=license_.extension, plan_id=request.POST.get("plan", "")).first()
+    if plan is None:
+        messages.error(request, "Choose one of the extension's plans.")
+        return redirect("billing_customer:usage")
+    try:
+        services.change_license_plan(license_=license_, plan=plan, actor=_user(request))
+        messages.success(request, f"Switching to {plan.name}; the change shows here once Stripe confirms it.")
+    except BusinessRuleViolation as exc:
+        messages.error(request, exc.message)
+    except (stripe.StripeError, BillingNotConfigured):
+        messages.error(request, "Stripe could not change the plan; please try again.")
+    return redirect("billing_customer:usage")
 
 
 @csrf_exempt
