@@ -404,6 +404,17 @@ def _install_purchased(purchase: Purchase) -> None:
     )
     try:
         if existing is not None:
+            # Bought while installed (say on the free plan): the installation moves to the paid plan.
+            if existing.plan != purchase.plan.plan_id:
+                previous = existing.plan
+                existing.plan = purchase.plan.plan_id
+                existing.save(update_fields=["plan", "updated_at"])
+                record_audit_event(
+                    actor=purchase.actor,
+                    action="marketplace.installation_plan_changed",
+                    target=existing,
+                    data={"from": previous, "to": existing.plan, "purchase": str(purchase.pk)},
+                )
             if existing.status == InstallationStatus.DISABLED and purchase.actor is not None:
                 enable_installation(installation=existing, actor=purchase.actor)
             installation = existing

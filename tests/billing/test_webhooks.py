@@ -306,3 +306,19 @@ def test_an_unknown_event_type_is_acknowledged(client):
     response = _post(client, stripe_event("customer.created", {"id": "cus_1", "object": "customer"}))
     assert response.status_code == 200
     assert response.content == b"ignored"
+
+
+def test_buying_a_plan_while_installed_on_the_free_plan_moves_the_installation(
+    client, organization, owner, paid_extension
+):
+    # given an installation on the free plan
+    from tests.factories.marketplace import make_installation
+
+    installation = make_installation(organization=organization, extension=paid_extension, plan="free")
+    purchase = _purchase(organization, owner, paid_extension, "pro")
+    # when the paid plan is bought
+    _post(client, stripe_event("checkout.session.completed", _session(purchase)))
+    # then the same installation is now on it
+    installation.refresh_from_db()
+    assert installation.plan == "pro"
+    assert Installation.objects.filter(organization=organization).count() == 1
