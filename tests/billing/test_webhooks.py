@@ -322,3 +322,28 @@ def test_buying_a_plan_while_installed_on_the_free_plan_moves_the_installation(
     installation.refresh_from_db()
     assert installation.plan == "pro"
     assert Installation.objects.filter(organization=organization).count() == 1
+
+
+def test_events_processed_by_dj_stripe_reach_billing_once(organization, owner, paid_extension, client):
+    # given billing listens to dj-stripe's webhook signals
+    from djstripe.models import Event as DjStripeEvent
+    from djstripe.signals import WEBHOOK_SIGNALS
+
+    from apps.billing.djstripe_events import BILLING_EVENT_TYPES, apply_djstripe_event
+
+    assert all(
+        apply_djstripe_event in [receiver[1]() for receiver in WEBHOOK_SIGNALS[t].receivers]
+        for t in BILLING_EVENT_TYPES
+    )
+    purchase = _purchase(organization, owner, paid_extension, "pro")
+    session = _session(purchase)
+    event = DjStripeEvent(
+        id="evt_via_djstripe", type="checkout.session.completed", data={"object": session}, created=timezone.now()
+    )
+    # when dj-stripe hands the event over, and our own endpoint later gets the same event
+    assert apply_djstripe_event(sender=DjStripeEvent, event=event) == "purchase installed"
+    response = _post(client, stripe_event("checkout.session.completed", session, event_id="evt_via_djstripe"))
+    # then it was applied once
+    assert response.content == b"duplicate"
+    assert LedgerEntry.objects.count() == 1
+    assert Installation.objects.filter(organization=organization).count() == 1
