@@ -21,10 +21,11 @@ import stripe
 from django.conf import settings
 
 from apps.billing.fake_stripe import FakeStripeServer
-from apps.billing.models import BillingPlan, PublisherAccount
+from apps.billing.models import BillingPlan
 from apps.billing.services import sync_billing_plans
 from apps.billing.stripe_api import GuardedStripeHTTPClient
 from apps.marketplace.models import Extension
+from tests.factories.billing import PublisherAccountFactory
 from tests.factories.marketplace import PublisherFactory, manifest, publish_extension
 
 LOOPBACK = ("127.0.0.1", "localhost")
@@ -314,7 +315,7 @@ def paid_extension(db: None) -> Extension:
     for plan in BillingPlan.objects.filter(extension=extension, model__in=("subscription", "usage")):
         plan.stripe_price_id = f"price_{plan.plan_id}"
         plan.save()
-    PublisherAccount.objects.create(
+    PublisherAccountFactory(
         publisher=publisher, stripe_account_id="acct_Publisher1", charges_enabled=True, payouts_enabled=True
     )
     return extension

@@ -13,6 +13,7 @@ from apps.billing.models import License, PublisherAccount, Purchase, PurchaseSta
 from apps.marketplace.checkout import CheckoutStart
 from apps.marketplace.models import Installation
 from tests.billing.conftest import install_payload
+from tests.factories.billing import LicenseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -131,7 +132,7 @@ def test_a_free_or_unknown_plan_is_not_sold(organization, owner, paid_extension,
 
 def test_an_already_licensed_plan_is_not_sold_twice(organization, owner, paid_extension, stripe_recorder):
     # given
-    License.objects.create(organization=organization, extension=paid_extension, plan_id="pro")
+    LicenseFactory(organization=organization, extension=paid_extension, plan_id="pro")
     # when
     start = _begin(organization, owner, paid_extension, "pro")
     # then

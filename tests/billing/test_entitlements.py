@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from apps.billing.entitlements import licensed_plans
-from apps.billing.models import License, LicenseStatus
+from apps.billing.models import LicenseStatus
 from apps.core.exceptions import NotPermitted
 from apps.marketplace.services.installations import install_extension, permissions_of
+from tests.factories.billing import LicenseFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -44,12 +45,12 @@ def test_an_unknown_plan_is_refused(organization, paid_extension):
     ],
 )
 def test_a_license_allows_the_plan_only_in_good_standing(organization, paid_extension, status, allowed):
-    License.objects.create(organization=organization, extension=paid_extension, plan_id="pro", status=status)
+    LicenseFactory(organization=organization, extension=paid_extension, plan_id="pro", status=status)
     assert _check(organization, paid_extension, "pro").allowed is allowed
 
 
 def test_another_organizations_license_does_not_count(organization, other_organization, paid_extension):
-    License.objects.create(organization=other_organization, extension=paid_extension, plan_id="pro")
+    LicenseFactory(organization=other_organization, extension=paid_extension, plan_id="pro")
     assert not _check(organization, paid_extension, "pro").allowed
 
 

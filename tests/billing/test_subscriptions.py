@@ -16,6 +16,7 @@ from apps.billing.checkout import begin_paid_install
 from apps.billing.models import BillingPlan, LedgerEntry, License, LicenseStatus, PublisherAccount, Purchase
 from apps.billing.stripe_api import GuardedStripeHTTPClient, stripe_client
 from tests.billing.conftest import install_payload, sign_event, stripe_event
+from tests.factories.billing import LicenseFactory
 
 pytestmark = pytest.mark.django_db
 SUBSCRIPTION = {
@@ -31,7 +32,7 @@ SUBSCRIPTION = {
 
 @pytest.fixture
 def subscribed(organization: Any, paid_extension: Any) -> License:
-    return License.objects.create(
+    return LicenseFactory(
         organization=organization,
         extension=paid_extension,
         plan_id="team",
