@@ -124,44 +124,21 @@ def statement_csv(request: HttpRequest, pk: Any) -> HttpResponse:
 
 
 def statement_csv_response(statement: Statement) -> HttpResponse:
-    """Every line of the statement and its totals; the net column adds up to the payout."""
+    """Every line of the statement: each sale, $0 sale, discount, refund or plan change with what the customer
+    paid, followed by its platform fee as a line of its own (negative), so the `amount` column adds up to
+    the payout. Tax collected is shown beside each line but is not the publisher's."""
     response = HttpResponse(content_type="text/csv")
     name = f"statement-{statement.period_start:%Y-%m}-{statement.currency}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     writer = csv.writer(response)
-    writer.writerow(["date", "kind", "extension", "plan", "source", "currency", "gross", "fee", "net", "tax"])
+    writer.writerow(["date", "kind", "extension", "plan", "source", "currency", "amount", "tax"])
     for line in selectors.statement_lines(statement=statement):
-        writer.writerow(
-            [
-                line.occurred_at.date().isoformat(),
-                line.kind,
-                line.extension.slug,
-                line.plan_id,
-                line.source_id,
-                line.currency,
-                money(line.gross),
-                money(line.fee),
-                money(line.net),
-                money(line.tax),
-            ]
-        )
-    writer.writerow(
-        [
-            "total",
-            "",
-            "",
-            "",
-            "",
-            statement.currency,
-            money(statement.gross),
-            money(statement.fee),
-            money(statement.net),
-            "",
-        ]
-    )
-    writer.writerow(
-        ["payout", "", "", "", statement.stripe_transfer_id, statement.currency, "", "", money(statement.net), ""]
-    )
+        day = line.occurred_at.date().isoformat()
+        common = [line.extension.slug, line.plan_id]
+        writer.writerow([day, line.kind, *common, line.source_id, line.currency, money(line.gross), money(line.tax)])
+        if line.fee:
+            writer.writerow([day, "fee", *common, f"{line.source_id}:fee", line.currency, money(-line.fee), ""])
+    writer.writerow(["payout", "", "", "", statement.stripe_transfer_id, statement.currency, money(statement.net), ""])
     return response
 
 

@@ -203,13 +203,28 @@ def test_the_statement_csv_lists_every_line_and_adds_up_to_the_payout(
     client.force_login(publisher_owner)
     # when
     response = client.get(reverse("billing:statement-csv", args=[statement.pk]))
-    # then
+    # then every line is there, fees as lines of their own, and the amounts add up to the payout
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    lines = [row for row in rows if row["date"] not in ("total", "payout")]
+    lines = [row for row in rows if row["date"] != "payout"]
     assert response["Content-Type"] == "text/csv"
-    assert {row["kind"] for row in lines} == {"sale", "free", "discount", "upgrade", "refund"}
-    assert sum(Decimal(row["net"]) for row in lines) == Decimal("47.98")
-    assert [row["net"] for row in rows if row["date"] == "payout"] == ["47.98"]
+    assert [(row["kind"], row["source"]) for row in lines] == [
+        ("sale", "ch_a"),
+        ("fee", "ch_a:fee"),
+        ("sale", "ch_c"),
+        ("fee", "ch_c:fee"),
+        ("sale", "cs_b"),
+        ("fee", "cs_b:fee"),
+        ("discount", "cs_b:discount"),
+        ("fee", "cs_b:discount:fee"),
+        ("upgrade", "in_up"),
+        ("fee", "in_up:fee"),
+        ("free", "in_zero"),
+        ("refund", "re_a"),
+        ("fee", "re_a:fee"),
+    ]
+    assert sum(Decimal(row["amount"]) for row in lines) == Decimal("47.98")
+    assert [row["amount"] for row in rows if row["date"] == "payout"] == ["47.98"]
+    assert [row["amount"] for row in lines if row["source"] == "re_a:fee"] == ["5.00"]
 
 
 def test_another_publishers_statement_is_not_found(client, paid_extension, stripe_recorder, make_member):
