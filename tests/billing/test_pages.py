@@ -191,3 +191,18 @@ def test_the_admin_tax_report_action_downloads_csv(client, paid_extension):
     )
     assert response["Content-Type"] == "text/csv"
     assert "2026-05,US-NY,usd,10.00,0.80,1" in response.content.decode()
+
+
+def test_without_stripe_keys_the_pages_say_paid_plans_are_unavailable(
+    client, owner, paid_extension, make_member, settings
+):
+    # given a deployment without keys
+    settings.STRIPE_TEST_SECRET_KEY = ""
+    client.force_login(owner)
+    publisher_owner = make_member(paid_extension.publisher.organization, "owner")
+    # when / then
+    assert "billing is not set up" in client.get(reverse("billing_customer:usage")).content.decode()
+    client.force_login(publisher_owner)
+    payouts = client.get(reverse("billing:payouts")).content.decode()
+    assert "Payouts are unavailable on this deployment" in payouts
+    assert "Set up payouts with Stripe" not in payouts
