@@ -253,6 +253,8 @@ def checkout_session_params(
         "customer_update": {"address": "auto", "name": "auto"},
         "line_items": [line],
         "automatic_tax": {"enabled": True},
+        # Promotion codes become the statement's discount lines (Checkout reports amount_discount).
+        "allow_promotion_codes": True,
         "client_reference_id": str(purchase.pk),
         "metadata": metadata,
         "success_url": success_url,

@@ -41,6 +41,7 @@ def test_a_one_time_plan_opens_a_checkout_session_with_tax_and_the_publishers_de
     purchase = Purchase.objects.get()
     assert session.params["mode"] == "payment"
     assert session.params["automatic_tax[enabled]"] == "true"
+    assert session.params["allow_promotion_codes"] == "true"
     assert session.params["line_items[0][price]"] == "price_1"
     assert session.params["line_items[0][quantity]"] == "1"
     assert session.params["payment_intent_data[transfer_data][destination]"] == "acct_Publisher1"

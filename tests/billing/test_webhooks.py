@@ -347,3 +347,16 @@ def test_events_processed_by_dj_stripe_reach_billing_once(organization, owner, p
     assert response.content == b"duplicate"
     assert LedgerEntry.objects.count() == 1
     assert Installation.objects.filter(organization=organization).count() == 1
+
+
+def test_a_promotion_code_becomes_a_discount_line(client, organization, owner, paid_extension):
+    # given a checkout paid with 9.80 off
+    purchase = _purchase(organization, owner, paid_extension, "pro")
+    totals = {"amount_discount": 980, "amount_shipping": 0, "amount_tax": 0}
+    session = _session(purchase, amount_total=3920, total_details=totals)
+    # when
+    _post(client, stripe_event("checkout.session.completed", session))
+    # then the sale and its discount are separate lines that net to what was paid
+    lines = {e.kind: e.gross for e in LedgerEntry.objects.all()}
+    assert lines == {"sale": 4900, "discount": -980}
+    assert sum(lines.values()) == 3920
