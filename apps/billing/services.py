@@ -624,7 +624,8 @@ def apply_refund(*, refund: Any, purchase: Purchase, actor: User | None) -> Ledg
             ).aggregate(total=Sum("gross"))["total"]
             or 0
         )
-        if refunded_so_far >= purchase.amount_subtotal:
+        # A refunded one-time sale ends the license; a subscription ends only when it is canceled.
+        if not purchase.stripe_subscription_id and refunded_so_far >= purchase.amount_subtotal:
             license_ = License.objects.filter(
                 organization=purchase.organization, extension=purchase.extension, plan_id=purchase.plan.plan_id
             ).first()
@@ -972,15 +973,29 @@ def _purchase_of(obj: dict[str, Any]) -> Purchase | None:
     return Purchase.objects.filter(pk=purchase_id).first() if purchase_id else None
 
 
+def _subscription_of_payment(intent_id: str) -> str:
+    """The subscription whose invoice a PaymentIntent paid (Stripe links them through invoice payments)."""
+    stripe = stripe_client()
+    payments = stripe.InvoicePayment.list(payment={"type": "payment_intent", "payment_intent": intent_id}, limit=1)
+    rows = as_dict(payments).get("data") or []
+    if not rows:
+        return ""
+    invoice_id = _id_of(rows[0].get("invoice"))
+    return _invoice_subscription_id(as_dict(stripe.Invoice.retrieve(invoice_id))) if invoice_id else ""
+
+
 def _apply_charge_refunds(charge: dict[str, Any]) -> str:
     intent_id = _id_of(charge.get("payment_intent"))
-    purchase = (
-        Purchase.objects.select_related("plan", "extension__publisher", "organization")
-        .filter(stripe_payment_intent_id=intent_id)
-        .first()
-        if intent_id
-        else None
-    )
+    purchases = Purchase.objects.select_related("plan", "extension__publisher", "organization")
+    purchase = purchases.filter(stripe_payment_intent_id=intent_id).first() if intent_id else None
+    if purchase is None and intent_id:
+        # A subscription's renewal: its charge belongs to an invoice, not to the checkout's purchase.
+        subscription_id = _subscription_of_payment(intent_id)
+        purchase = (
+            purchases.filter(stripe_subscription_id=subscription_id).order_by("created_at").first()
+            if subscription_id
+            else None
+        )
     if purchase is None:
         return "not ours"
     for refund in ((charge.get("refunds") or {}).get("data")) or []:

@@ -168,3 +168,68 @@ def test_the_guarded_client_refuses_stripe_on_an_address_it_may_not_reach(settin
     # when / then the request never leaves
     with pytest.raises(stripe.APIConnectionError):
         stripe_client().Customer.create(name="x")
+
+
+def test_a_refunded_renewal_reverses_the_publishers_share_and_keeps_the_subscription(
+    client, organization, owner, paid_extension, stripe_recorder
+):
+    # given a subscription bought through checkout at a 15 % fee
+    PublisherAccount.objects.filter(publisher=paid_extension.publisher).update(fee_percent=15)
+    payload = install_payload(paid_extension)
+    purchase = services.create_purchase(
+        organization=organization,
+        actor=owner,
+        version=paid_extension.latest_version,
+        plan=BillingPlan.objects.get(extension=paid_extension, plan_id="team"),
+        **payload,
+    )
+    Purchase.objects.filter(pk=purchase.pk).update(
+        status="installed", stripe_session_id="cs_sub", stripe_subscription_id="sub_Live1"
+    )
+    license_ = LicenseFactory(
+        organization=organization, extension=paid_extension, plan_id="team", stripe_subscription_id="sub_Live1"
+    )
+    # and Stripe knows the renewal's charge paid invoice in_Renew1 of that subscription
+    stripe_recorder.answer(
+        "GET",
+        "/v1/invoice_payments",
+        {"object": "list", "data": [{"id": "inpay_1", "object": "invoice_payment", "invoice": "in_Renew1"}]},
+    )
+    stripe_recorder.answer(
+        "GET",
+        "/v1/invoices/in_Renew1",
+        {"id": "in_Renew1", "object": "invoice", "parent": {"subscription_details": {"subscription": "sub_Live1"}}},
+    )
+    charge = {
+        "id": "ch_renew",
+        "object": "charge",
+        "payment_intent": "pi_Renew1",
+        "refunds": {"object": "list", "data": [{"id": "re_Renew1", "object": "refund", "amount": 4500}]},
+    }
+    body, signature = sign_event(stripe_event("charge.refunded", charge))
+    # when
+    client.post("/billing/stripe/webhook/", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature)
+    # then the publisher's share of it is reversed
+    (line,) = LedgerEntry.objects.filter(kind="refund")
+    assert (line.gross, line.fee, line.net) == (-4500, -675, -3825)
+    (lookup,) = stripe_recorder.made("GET", "/v1/invoice_payments")
+    assert lookup.params == {"payment[type]": "payment_intent", "payment[payment_intent]": "pi_Renew1", "limit": "1"}
+    # and the subscription's license is not ended by a refund
+    license_.refresh_from_db()
+    assert license_.status == LicenseStatus.ACTIVE
+
+
+def test_a_refund_of_a_charge_that_is_not_ours_is_ignored(client, stripe_recorder):
+    stripe_recorder.answer("GET", "/v1/invoice_payments", {"object": "list", "data": []})
+    charge = {
+        "id": "ch_x",
+        "object": "charge",
+        "payment_intent": "pi_x",
+        "refunds": {"data": [{"id": "re_x", "amount": 1}]},
+    }
+    body, signature = sign_event(stripe_event("charge.refunded", charge))
+    response = client.post(
+        "/billing/stripe/webhook/", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+    )
+    assert response.content == b"not ours"
+    assert not LedgerEntry.objects.exists()
