@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 SDK_VENV := var/sdk-venv
 
-.PHONY: sdk-venv sdk-test sdk-types run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace bench-security bench-pages peers
+.PHONY: sdk-venv sdk-test sdk-types run test lint typecheck migrations-check schema bench bench-connectors install install-dev requirements clean seed var browser bench-sync bench-gateway bench-marketplace bench-security bench-pages peers billing-smoke
 
 $(BIN)/activate:
 	./scripts/install-build-deps.sh
@@ -89,6 +89,11 @@ migrations-check: install-dev
 ## schema: regenerate the committed OpenAPI schema after changing the API.
 schema: install-dev
 	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
+
+## billing-smoke: purchase -> webhook -> entitlement -> install -> usage -> statement against localstripe.
+billing-smoke: install-dev var
+	$(MANAGE) migrate --no-input
+	$(MANAGE) billing_smoke
 
 bench-gateway: install-dev
 	$(PY) bench/gateway.py

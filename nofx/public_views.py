@@ -32,6 +32,7 @@ PUBLIC_VIEWS: dict[str, str] = {
     "admin:login": "The operators' sign-in form.",
     "admin:logout": "Signing out of the admin is harmless.",
     # Inbound calls from other systems authenticate themselves by signature or token, not by a session.
+    "billing_customer:stripe-webhook": "Stripe's events: every delivery's signature is verified, replays ignored.",
     "connectors:webhook": "Vendor webhooks: every delivery's signature is checked (404 for unknown ids).",
     "connectors:manifest-schema": "The published JSON Schema of declarative connector manifests.",
     "oauth2_provider:token": "OAuth2 token endpoint: clients authenticate with their own credentials.",

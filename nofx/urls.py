@@ -40,6 +40,9 @@ urlpatterns = [
     path("account/", include("apps.accounts.urls")),
     path("", include("apps.regions.urls")),
     path("compliance/", include("apps.compliance.urls")),
+    # Billing's payouts page belongs to the developer portal's space; it comes before any "developers/" include.
+    path("developers/payouts/", include("apps.billing.urls")),
+    path("billing/", include("apps.billing.customer_urls")),
     path("security/", include("apps.security.urls")),
     path("marketplace/", include("apps.marketplace.urls")),
     path("developers/", include("apps.developers.urls")),

@@ -70,6 +70,7 @@ THIRD_PARTY_APPS = [
     "guardian",
     "django_celery_beat",
     "django_prometheus",
+    "djstripe",
 ]
 LOCAL_APPS = [
     "apps.core",
@@ -554,6 +555,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.marketplace.tasks.refresh_catalog_rankings_task",
         "schedule": crontab(hour=3, minute=17),
     },
+    "billing-disable-lapsed-installations": {
+        "task": "apps.billing.tasks.disable_lapsed_installations_task",
+        "schedule": crontab(minute=23),
+    },
+    "billing-report-usage": {
+        "task": "apps.billing.tasks.report_pending_usage_task",
+        "schedule": timedelta(minutes=5),
+    },
+    "billing-close-statements-monthly": {
+        "task": "apps.billing.tasks.close_statements_task",
+        "schedule": crontab(day_of_month=1, hour=5, minute=7),
+    },
     "marketplace-rescan-stale-versions-daily": {
         "task": "apps.marketplace.tasks.rescan_published_versions_task",
         "schedule": crontab(hour=4, minute=23),
@@ -693,7 +706,7 @@ MARKETPLACE_SIGNING_KEY = env("MARKETPLACE_SIGNING_KEY", default="").replace("\\
 MARKETPLACE_ENTITLEMENT_CHECK = env(
     "MARKETPLACE_ENTITLEMENT_CHECK", default="apps.marketplace.entitlements.free_plans_only"
 )
-# Where the install flow sends a customer to pay for a plan: billing replaces this with Stripe Checkout.
+# Where the install flow sends a customer to pay for a plan: billing's Stripe Checkout once Stripe keys are set.
 MARKETPLACE_CHECKOUT = env("MARKETPLACE_CHECKOUT", default="apps.marketplace.checkout.checkout_unavailable")
 # Organizations may review an extension while it is installed and this long after uninstalling it.
 MARKETPLACE_REVIEW_WINDOW = timedelta(days=env.int("MARKETPLACE_REVIEW_WINDOW_DAYS", default=90))
@@ -771,3 +784,31 @@ LOGGING: dict[str, Any] = {
         "xmlschema": {"level": "WARNING"},
     },
 }
+
+# -- Billing (Stripe) ---------------------------------------------------------------------------------
+
+# Test-mode keys only unless STRIPE_LIVE_MODE; without a secret key paid plans show as unavailable.
+STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
+STRIPE_TEST_SECRET_KEY = env("STRIPE_TEST_SECRET_KEY", default="")
+STRIPE_LIVE_SECRET_KEY = env("STRIPE_LIVE_SECRET_KEY", default="")
+STRIPE_TEST_PUBLIC_KEY = env("STRIPE_TEST_PUBLIC_KEY", default="")
+# Where stripe-python sends requests (a local fake such as localstripe in development); empty: Stripe itself.
+STRIPE_API_HOST = env("STRIPE_API_HOST", default="")
+DJSTRIPE_WEBHOOK_SECRET = env("DJSTRIPE_WEBHOOK_SECRET", default="")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+BILLING_STRIPE_CONFIGURED = bool(STRIPE_LIVE_SECRET_KEY if STRIPE_LIVE_MODE else STRIPE_TEST_SECRET_KEY)
+if BILLING_STRIPE_CONFIGURED:
+    # With keys, paid plans are bought through Stripe Checkout and checked against billing's licenses.
+    MARKETPLACE_CHECKOUT = env("MARKETPLACE_CHECKOUT", default="apps.billing.checkout.begin_paid_install")
+    MARKETPLACE_ENTITLEMENT_CHECK = env(
+        "MARKETPLACE_ENTITLEMENT_CHECK", default="apps.billing.entitlements.licensed_plans"
+    )
+# The platform's share of a sale, by publisher tier: nothing on a publisher's first US$1M of lifetime sales,
+# then 15 %. A publisher's own `fee_percent` (set by an operator) overrides the tiers.
+BILLING_FEE_FREE_THRESHOLD_CENTS = env.int("BILLING_FEE_FREE_THRESHOLD_CENTS", default=100_000_000)
+BILLING_FEE_PERCENT = env("BILLING_FEE_PERCENT", default="15")
+# A subscription whose payment failed keeps working this long before its installation is disabled.
+BILLING_GRACE_PERIOD = timedelta(days=env.int("BILLING_GRACE_PERIOD_DAYS", default=7))
+# dj-stripe warns whenever STRIPE_API_HOST is set; pointing at a local fake Stripe is what it is for here.
+SILENCED_SYSTEM_CHECKS = ["djstripe.W002"] if STRIPE_API_HOST else []

@@ -86,3 +86,10 @@ GATEWAY_KEY_ENVIRONMENT = "test"
 TEST_REDIS_PREFIX = f"nofx-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 CACHES["default"]["KEY_PREFIX"] = TEST_REDIS_PREFIX
 GATEWAY_REDIS_PREFIX = f"{TEST_REDIS_PREFIX}:gw"
+
+# Billing talks to a fake Stripe on loopback only (tests/billing/conftest.py points it at localstripe or at
+# recorded answers); this host answers nothing, so a test that forgets to is refused instead of reaching out.
+STRIPE_TEST_SECRET_KEY = "sk_test_" + "0" * 24
+STRIPE_API_HOST = "http://127.0.0.1:9"
+DJSTRIPE_WEBHOOK_SECRET = "whsec_" + token_urlsafe(24)
+SILENCED_SYSTEM_CHECKS = ["djstripe.W002"]

@@ -669,4 +669,12 @@ class UsageReportView(APIView):
             quantity=payload.validated_data["quantity"],
             idempotency_key=f"usage:{key}",
         )
+        # Usage plans are billed from billing's ledger (once per report id) and Stripe's meter.
+        from apps.billing.services import record_usage
+
+        record_usage(
+            installation=installation,
+            event_id=str(payload.validated_data["id"]),
+            quantity=int(payload.validated_data["quantity"]),
+        )
         return Response(status=status.HTTP_202_ACCEPTED)

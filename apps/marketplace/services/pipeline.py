@@ -317,6 +317,10 @@ def publish_version(*, version_id: Any, actor: Any = None, explicit: bool = Fals
             data={"version": version.version},
         )
         extension = refresh_extension_listing(extension=version.extension)
+        # Paid plans of the version reach Stripe (Product and Prices) after commit.
+        from apps.billing.services import schedule_billing_plan_sync
+
+        schedule_billing_plan_sync(version=version)
         if extension.latest_version_id == version.pk:
             for installation in version.extension.installations.exclude(version=version).filter(
                 status__in=("active", "disabled")
