@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from apps.billing.models import License, LicenseStatus
 from apps.billing.stripe_api import stripe_configured
 from apps.marketplace.entitlements import Entitlement, plan_model
-from apps.marketplace.rules.manifest import PricingModel
+from nofx_sdk.rules.manifest import PricingModel
 
 if TYPE_CHECKING:
     from apps.accounts.models import Organization
