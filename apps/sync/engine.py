@@ -489,9 +489,10 @@ class SyncEngine:
         endpoint = self.endpoints[destination]
         payload = self._payload_for(destination, record)
         self._validate(destination, payload, partial=False)
+        # Before the link is reserved: a refused record leaves no pending link behind.
+        self._check_residency(endpoint)
         if link is None:
             link = self._reserve_link(origin, record, destination, payload)
-        self._check_residency(endpoint)
         key = str(link.idempotency_key) if endpoint.supports_idempotency_keys else None
         try:
             created = self.call(
@@ -1111,7 +1112,14 @@ class SyncEngine:
         try:
             check_residency_before_write(workflow=self.workflow, connector=endpoint.connector)
         except ResidencyRefused as exc:
-            raise RecordFailed(str(exc) or "A residency rule forbids this write.", error_class="residency") from exc
+            # Permanent: the same rule refuses the same write on every retry until someone changes it.
+            raise RecordFailed(
+                str(exc) or "A residency rule forbids this write.",
+                error_class="residency",
+                code=ResidencyRefused.code,
+                details=[{"rule_id": exc.rule_id, "destination_location": exc.destination_location}],
+                retryable=False,
+            ) from exc
 
     def _fail(self, side: str, record_id: str, exc: RecordFailed) -> None:
         now = timezone.now()
