@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -104,7 +105,7 @@ def test_more_records_than_a_cursor_remembers_at_one_timestamp_are_each_read_exa
     # then every issue came exactly once, and every call moved the cursor on
     assert len(ids) == count + 2
     assert sorted(ids, key=int) == [str(n) for n in range(1, count + 3)]
-    assert all(before != after for before, after in zip(cursors, cursors[1:], strict=False))
+    assert all(before != after for before, after in itertools.pairwise(cursors))
     assert len(Cursor.decode(cursors[-1]).seen) <= MAX_SEEN
     # and a later call returns nothing new, until something changes
     assert provider.read_changes("issue", cursors[-1], page_size=100).records == []
@@ -124,7 +125,7 @@ def test_a_same_timestamp_group_longer_than_a_calls_page_budget_still_advances(s
     ids, cursors = _read_to_the_end(provider, None, page_size=1, limit=count * 2)
     # then
     assert sorted(ids, key=int) == [str(n) for n in range(1, count + 1)]
-    assert all(before != after for before, after in zip(cursors, cursors[1:], strict=False))
+    assert all(before != after for before, after in itertools.pairwise(cursors))
 
 
 def test_a_same_timestamp_group_at_the_end_of_the_feed_is_not_read_again_by_later_calls(sandbox_for, provider_factory):
