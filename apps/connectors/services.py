@@ -49,7 +49,7 @@ from apps.connectors.providers.base import (
     schema_errors,
 )
 from apps.connectors.transport import check_url_allowed
-from apps.core.exceptions import BusinessRuleViolation, NotPermitted
+from apps.core.exceptions import BusinessRuleViolation, Conflict, NotPermitted
 from apps.security.services import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -313,12 +313,40 @@ def write_refreshed_credentials(
     return after
 
 
-def delete_connector(*, connector: Connector, actor: Any) -> None:
-    with transaction.atomic():
-        record_audit_event(
-            actor=actor, action="connectors.connector_deleted", target=connector, data={"provider": connector.provider}
+class ConnectorInUse(Conflict):
+    """Integration workflows read from or write to the connector; it cannot go while they exist."""
+
+    def __init__(self, connector: Connector, workflows: list[tuple[str, str]]) -> None:
+        names = ", ".join(f"'{name}'" for _pk, name in workflows)
+        super().__init__(
+            f"The connector '{connector.name}' is used by the workflows {names}; delete them or point them at "
+            "another connector first.",
+            code="connector_in_use",
+            errors=[{"field": "workflows", "message": name, "code": "in_use", "id": pk} for pk, name in workflows],
         )
-        connector.delete()
+        self.workflows = workflows
+
+
+def delete_connector(*, connector: Connector, actor: Any) -> None:
+    """Delete a connector nothing depends on; ConnectorInUse (409) names the workflows that still use it."""
+    with transaction.atomic():
+        # Lock the row so a workflow created in the meantime cannot slip in between the check and the
+        # delete (the foreign keys would then refuse with an unexplained ProtectedError).
+        locked = Connector.objects.select_for_update().get(pk=connector.pk)
+        workflows = sorted(
+            {
+                (str(pk), name)
+                for related in (locked.source_workflows, locked.target_workflows)  # type: ignore[attr-defined]
+                for pk, name in related.values_list("pk", "name")
+            },
+            key=lambda item: item[1],
+        )
+        if workflows:
+            raise ConnectorInUse(locked, workflows)
+        record_audit_event(
+            actor=actor, action="connectors.connector_deleted", target=locked, data={"provider": locked.provider}
+        )
+        locked.delete()
 
 
 def set_connector_paused(*, connector: Connector, actor: Any, paused: bool) -> Connector:
