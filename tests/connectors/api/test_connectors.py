@@ -323,7 +323,8 @@ def test_deleting_a_connector_a_workflow_uses_answers_409_naming_the_workflows(o
     assert response["Content-Type"].startswith("application/problem+json")
     problem = response.json()
     assert problem["type"].endswith("/connector-in-use")
-    assert "Issues in" in problem["detail"] and "Issues out" in problem["detail"]
+    assert "Issues in" in problem["detail"]
+    assert "Issues out" in problem["detail"]
     assert sorted(error["message"] for error in problem["errors"]) == ["Issues in", "Issues out"]
     assert {error["id"] for error in problem["errors"]} == {str(reading.pk), str(writing.pk)}
     assert Connector.objects.filter(pk=connector.pk).exists()
