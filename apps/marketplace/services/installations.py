@@ -30,6 +30,7 @@ from apps.marketplace.models import (
 from apps.marketplace.rules.manifest import APP_TYPES
 from apps.marketplace.services.analytics import record_analytics_event
 from apps.marketplace.services.catalog import adjust_counters
+from apps.marketplace.services.installed_payloads import PayloadUnusable, make_payload_usable, withdraw_payload
 from apps.marketplace.services.webhooks import enqueue_webhook
 from apps.security.services import record_audit_event
 
@@ -234,9 +235,15 @@ def activate_installation(*, installation_id: Any) -> Installation | None:
         if installation.status != InstallationStatus.INSTALLING:
             return installation
         now = timezone.now()
+        if not failure and installation.extension.type not in APP_TYPES:
+            failure = _make_usable(installation)
         if failure:
             installation.status = InstallationStatus.FAILED
-            installation.status_reason = f"Registration with the extension failed: {failure}"
+            installation.status_reason = (
+                f"Registration with the extension failed: {failure}"
+                if installation.extension.type in APP_TYPES
+                else f"The extension could not be made usable: {failure}"
+            )
         else:
             installation.status = InstallationStatus.ACTIVE
             installation.status_reason = ""
@@ -255,6 +262,17 @@ def activate_installation(*, installation_id: Any) -> Installation | None:
             adjust_counters(extension_id=installation.extension_id, active=1, total=1)
             enqueue_webhook(installation=installation, event="installation.created", data={})
     return installation
+
+
+def _make_usable(installation: Installation) -> str | None:
+    """Register the declarative payload for the organization; None on success, else why it failed."""
+    try:
+        # A savepoint: a refused payload leaves nothing half-registered, and the installation still fails.
+        with transaction.atomic():
+            make_payload_usable(installation=installation)
+    except PayloadUnusable as exc:
+        return str(exc)
+    return None
 
 
 def retry_installation(*, installation: Installation, actor: User) -> Installation:
@@ -338,6 +356,7 @@ def uninstall_installation(*, installation: Installation, actor: User) -> Instal
         installation.token_hash = ""
         installation.pending_version = None
         installation.save(update_fields=["status", "uninstalled_at", "token_hash", "pending_version", "updated_at"])
+        withdraw_payload(installation=installation)
         record_audit_event(actor=actor, action="marketplace.extension_uninstalled", target=installation)
         record_analytics_event(
             extension=installation.extension,
