@@ -27,6 +27,7 @@ from apps.marketplace.rules.archive import ArchiveLimits
 from apps.marketplace.rules.checks import loaded_document
 from apps.marketplace.rules.manifest import EXTENSION_ID_PATTERN, ExtensionType
 from apps.marketplace.rules.semver import InvalidVersion, Version
+from apps.marketplace.services.directory import publish_publisher_entry
 from apps.security.services import record_audit_event
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -60,6 +61,7 @@ def create_publisher(
                 organization=organization,
                 data={"slug": slug},
             )
+            publish_publisher_entry(publisher=publisher)
     except IntegrityError as exc:
         raise Conflict("That publisher slug is taken.", field="slug", code="slug_taken") from exc
     return publisher
@@ -76,6 +78,7 @@ def update_publisher(
             publisher.website = website
         publisher.save(update_fields=["name", "website", "updated_at"])
         record_audit_event(actor=actor, action="marketplace.publisher_updated", target=publisher)
+        publish_publisher_entry(publisher=publisher)
     return publisher
 
 
@@ -90,6 +93,7 @@ def verify_publisher(*, publisher: Publisher, actor: User | None, verified: bool
             action="marketplace.publisher_verified" if verified else "marketplace.publisher_unverified",
             target=publisher,
         )
+        publish_publisher_entry(publisher=publisher)
         from apps.marketplace.services.catalog import refresh_extension_listing
 
         for extension in publisher.extensions.all():
