@@ -342,7 +342,7 @@ def delete_connector(*, connector: Connector, actor: Any) -> None:
         workflows = sorted(
             {
                 (str(pk), name)
-                for related in (locked.source_workflows, locked.target_workflows)  # type: ignore[attr-defined]
+                for related in (locked.source_workflows, locked.target_workflows)
                 for pk, name in related.values_list("pk", "name")
             },
             key=lambda item: item[1],
