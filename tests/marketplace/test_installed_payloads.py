@@ -10,12 +10,12 @@ from apps.connectors import services as connector_services
 from apps.connectors.models import ConnectorManifest, ConnectorStatus
 from apps.core.exceptions import BusinessRuleViolation
 from apps.marketplace import services
-from apps.marketplace.models import InstallationStatus
+from apps.marketplace.models import InstallationStatus, VersionStatus
 from apps.sync import services as sync_services
 from apps.sync.merge import ConflictPolicy
 from apps.sync.models import Direction, WorkflowDraft, WorkflowDraftStatus
 from tests.factories.connectors import MINIMAL_MANIFEST, ConnectorFactory
-from tests.factories.marketplace import WORKFLOW, publish_extension
+from tests.factories.marketplace import WORKFLOW, add_published_version, manifest, publish_extension
 
 pytestmark = pytest.mark.django_db
 
@@ -218,3 +218,24 @@ def test_activating_twice_registers_once(organization, owner, workflow_extension
     make_payload_usable(installation=installation)
 
     assert WorkflowDraft.objects.filter(organization=organization).count() == 1
+
+
+def test_an_automatic_update_registers_the_new_versions_manifest(
+    organization, owner, connector_extension, run_on_commit
+):
+    # given
+    _install(organization, owner, connector_extension, run_on_commit)
+    newer = {**ACME_MANIFEST, "version": "1.1.0", "title": "Acme Tickets (v1.1)"}
+    passed = add_published_version(
+        extension=connector_extension,
+        manifest_data=manifest(id=connector_extension.slug, version="1.1.0"),
+        status=VersionStatus.PASSED,
+        files={"connector.json": json.dumps(newer)},
+    )
+    # when
+    with run_on_commit():
+        assert services.publish_version(version_id=passed.pk, explicit=True)
+    # then
+    registered = ConnectorManifest.objects.get(organization=organization, name="acme-tickets")
+    assert (registered.version, registered.title) == ("1.1.0", "Acme Tickets (v1.1)")
+    assert registered.is_active

@@ -411,6 +411,11 @@ def _apply_update(installation: Installation, version: ExtensionVersion, actor: 
     # Least privilege: what the running version asks for, so a permission dropped and later re-added
     # needs consent again.
     installation.granted_permissions = permissions_of(version)
+    if installation.status == InstallationStatus.ACTIVE and installation.extension.type not in APP_TYPES:
+        # The new version's manifest replaces the registered one; a refusal keeps the running one and says so.
+        failure = _make_usable(installation)
+        if failure:
+            installation.status_reason = f"The new version could not be made usable: {failure}"
     installation.save(
         update_fields=["version", "pending_version", "status_reason", "granted_permissions", "updated_at"]
     )
