@@ -33,8 +33,8 @@ def check_residency_before_write(*, workflow: IntegrationWorkflow, connector: Co
     """Raise ResidencyRefused when a rule forbids moving this workflow's data to `connector`.
 
     The connector's declared `data_region` is the destination location. The regions service records the
-    refusal as a security event in its own (committed) transaction before raising, so the engine may
-    fail the record without losing the audit trail.
+    refusal as a security event before raising; the engine asks outside any transaction of its own, so
+    failing the record does not roll that event back.
     """
     try:
         check_residency(
