@@ -195,3 +195,22 @@ def test_creating_an_issue_with_a_status_no_transition_reaches_leaves_no_issue_b
         provider.create("issue", {"summary": "Blocked elsewhere", "status": "Blocked"})
     # then a retry of the create cannot make a duplicate of a half-made issue
     assert sandbox.issues == {}
+
+
+def test_when_the_undo_of_a_create_is_refused_the_status_problem_is_still_what_is_reported(jira, monkeypatch):
+    from apps.connectors.errors import ConnectorError, InvalidRequest
+
+    # given a Jira that refuses to delete issues
+    sandbox, provider = jira
+    send = provider.http.request
+
+    def refuse_deletes(method, url, **kwargs):
+        if method == "DELETE":
+            raise ConnectorError("You may not delete issues.", status=403)
+        return send(method, url, **kwargs)
+
+    monkeypatch.setattr(provider.http, "request", refuse_deletes)
+    # when / then
+    with pytest.raises(InvalidRequest, match="Blocked"):
+        provider.create("issue", {"summary": "Blocked elsewhere", "status": "Blocked"})
+    assert len(sandbox.issues) == 1
