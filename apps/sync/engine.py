@@ -199,6 +199,9 @@ class SyncEngine:
         self.open_failures: set[tuple[str, str]] = set()
         self.links_with_conflicts: set[Any] = set()
         self.notes: list[str] = []
+        # Connectors the residency rules allowed in this run: asked once per run, not once per record.
+        # A refusal is never remembered, so every refused write is its own failed record and security event.
+        self._residency_allowed: set[Any] = set()
 
     # -- Setup -----------------------------------------------------------------------------------------------
 
@@ -1109,6 +1112,8 @@ class SyncEngine:
         )
 
     def _check_residency(self, endpoint: Endpoint) -> None:
+        if endpoint.connector.pk in self._residency_allowed:
+            return
         try:
             check_residency_before_write(workflow=self.workflow, connector=endpoint.connector)
         except ResidencyRefused as exc:
@@ -1120,6 +1125,7 @@ class SyncEngine:
                 details=[{"rule_id": exc.rule_id, "destination_location": exc.destination_location}],
                 retryable=False,
             ) from exc
+        self._residency_allowed.add(endpoint.connector.pk)
 
     def _fail(self, side: str, record_id: str, exc: RecordFailed) -> None:
         now = timezone.now()

@@ -97,3 +97,37 @@ def test_an_update_to_a_now_forbidden_location_is_refused(systems, connect, make
     assert writes(right) == []
     [failed] = FailedRecord.objects.filter(workflow=workflow)
     assert "No US transfers" in failed.reason
+
+
+def test_an_allowed_connector_is_asked_about_once_per_run_and_each_refusal_is_recorded(
+    systems, connect, make_workflow, run_sync, organization, eu_only, monkeypatch
+):
+    # given three records for an allowed target and two for a refused one
+    from apps.sync import residency
+
+    asked = []
+    ask = residency.check_residency
+    monkeypatch.setattr(residency, "check_residency", lambda **kwargs: asked.append(kwargs) or ask(**kwargs))
+    left, right = systems
+    for n in range(3):
+        left.add_issue(f"Payroll {n}")
+    allowed = make_workflow(
+        name="To Frankfurt",
+        source_connector=connect(left, "GitHub (EU)"),
+        target_connector=connect(right, "GitHub (Frankfurt)", data_region="eu-central"),
+    )
+    # when
+    run_sync(allowed)
+    # then
+    assert titles(right) == ["Payroll 0", "Payroll 1", "Payroll 2"]
+    assert len(asked) == 1
+    # and when the same records go to a refused location
+    refused = make_workflow(
+        name="To Virginia",
+        source_connector=connect(left, "GitHub (EU, again)"),
+        target_connector=connect(right, "GitHub (US)", data_region="us-east"),
+    )
+    run_sync(refused)
+    # then every refused write is its own failed record and security event
+    assert FailedRecord.objects.filter(workflow=refused).count() == 3
+    assert AuditEvent.objects.filter(action="regions.residency_refused", chain=str(organization.pk)).count() == 3
