@@ -543,7 +543,10 @@ def register_installed_manifest(
             .filter(organization=organization, name=str(document.get("name", "")))
             .first()
         )
-        if existing is not None and existing.installed_from != installed_from:
+        # An inactive manifest left by an earlier, uninstalled installation is taken over (a reinstall);
+        # one the organization wrote, or an active one of another installation, is not.
+        taken_over = existing is not None and bool(existing.installed_from) and not existing.is_active
+        if existing is not None and existing.installed_from != installed_from and not taken_over:
             raise BusinessRuleViolation(
                 f"The organization already has a connector manifest named {existing.name!r}.",
                 field="name",

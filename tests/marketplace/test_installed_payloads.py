@@ -239,3 +239,19 @@ def test_an_automatic_update_registers_the_new_versions_manifest(
     registered = ConnectorManifest.objects.get(organization=organization, name="acme-tickets")
     assert (registered.version, registered.title) == ("1.1.0", "Acme Tickets (v1.1)")
     assert registered.is_active
+
+
+def test_installing_again_after_an_uninstall_reactivates_the_manifest(
+    organization, owner, connector_extension, run_on_commit
+):
+    # given
+    first = _install(organization, owner, connector_extension, run_on_commit)
+    with run_on_commit():
+        services.uninstall_installation(installation=first, actor=owner)
+    # when
+    second = _install(organization, owner, connector_extension, run_on_commit)
+    # then
+    assert second.status == InstallationStatus.ACTIVE, second.status_reason
+    registered = ConnectorManifest.objects.get(organization=organization, name="acme-tickets")
+    assert registered.is_active
+    assert registered.installed_from == f"marketplace:{second.pk}"
