@@ -255,3 +255,19 @@ def test_installing_again_after_an_uninstall_reactivates_the_manifest(
     registered = ConnectorManifest.objects.get(organization=organization, name="acme-tickets")
     assert registered.is_active
     assert registered.installed_from == f"marketplace:{second.pk}"
+
+
+def test_the_organization_sees_which_manifests_an_extension_brought(
+    organization, owner, owner_client, connector_extension, run_on_commit
+):
+    # given
+    installation = _install(organization, owner, connector_extension, run_on_commit)
+    # when
+    rows = owner_client.get("/api/v1/connector-manifests/").json()["results"]
+    # then
+    [row] = rows
+    assert (row["name"], row["installed_from"], row["is_active"]) == (
+        "acme-tickets",
+        f"marketplace:{installation.pk}",
+        True,
+    )
