@@ -37,6 +37,7 @@ from apps.sync.api.views import (
     FailedRecordViewSet,
     IntegrationWorkflowViewSet,
     SyncRunViewSet,
+    WorkflowDraftViewSet,
 )
 
 router = SimpleRouter()
@@ -54,6 +55,7 @@ router.register("sync-runs", SyncRunViewSet, basename="sync-run")
 router.register("sync-conflicts", ConflictViewSet, basename="sync-conflict")
 router.register("failed-records", FailedRecordViewSet, basename="failed-record")
 router.register("data-movements", DataMovementViewSet, basename="data-movement")
+router.register("workflow-drafts", WorkflowDraftViewSet, basename="workflow-draft")
 router.register("api-clients", ApiClientViewSet, basename="api-client")
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("client-certificates", ClientCertificateViewSet, basename="client-certificate")

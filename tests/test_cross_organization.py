@@ -24,7 +24,7 @@ from apps.marketplace.models import Extension, ExtensionVersion, Installation, P
 from apps.regions.models import Region
 from apps.security.models import AuditEvent, IPRule, ResponseAction, SecurityEvent
 from apps.security.services import record_audit_event
-from apps.sync.models import Conflict, DataMovement, FailedRecord, IntegrationWorkflow, SyncRun
+from apps.sync.models import Conflict, DataMovement, FailedRecord, IntegrationWorkflow, SyncRun, WorkflowDraft
 from tests.factories.accounts import InvitationFactory, MembershipFactory, OrganizationFactory, TeamFactory
 from tests.factories.compliance import AssessmentFactory, EvidenceFactory, FindingFactory
 from tests.factories.connectors import (
@@ -49,6 +49,7 @@ from tests.factories.sync import (
     FailedRecordFactory,
     IntegrationWorkflowFactory,
     SyncRunFactory,
+    WorkflowDraftFactory,
 )
 
 
@@ -88,6 +89,7 @@ FOREIGN_OBJECTS: dict[type[models.Model], Callable[[Organization], models.Model]
     Conflict: lambda org: ConflictFactory(link__workflow=IntegrationWorkflowFactory(organization=org)),
     FailedRecord: lambda org: FailedRecordFactory(workflow=IntegrationWorkflowFactory(organization=org)),
     DataMovement: lambda org: DataMovementFactory(link__workflow=IntegrationWorkflowFactory(organization=org)),
+    WorkflowDraft: lambda org: WorkflowDraftFactory(organization=org),
     Publisher: lambda org: PublisherFactory(organization=org),
     # A publisher's extensions and versions: what the publishing endpoints show only to their publisher.
     Extension: _published_by,

@@ -33,6 +33,10 @@ class ConnectorManifest(OrganizationOwnedModel):
     version = models.CharField(max_length=40, default="1.0.0")
     document = models.JSONField(help_text="The validated manifest.")
     document_sha256 = models.CharField(max_length=64, editable=False)
+    # Where a manifest came from when the organization did not write it itself: a marketplace installation
+    # (`marketplace:<installation id>`). Uninstalling deactivates it; no new connector can use it then.
+    installed_from = models.CharField(max_length=80, blank=True, db_index=True)
+    is_active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ("name",)

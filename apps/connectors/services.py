@@ -49,7 +49,7 @@ from apps.connectors.providers.base import (
     schema_errors,
 )
 from apps.connectors.transport import check_url_allowed
-from apps.core.exceptions import BusinessRuleViolation, NotPermitted
+from apps.core.exceptions import BusinessRuleViolation, Conflict, NotPermitted
 from apps.security.services import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -174,6 +174,12 @@ def create_connector(
         raise BusinessRuleViolation("A connector needs a name.", field="name", code="required")
     if manifest is not None and manifest.organization_id != organization.pk:
         raise BusinessRuleViolation("No such manifest.", field="manifest", code="does_not_exist")
+    if manifest is not None and not manifest.is_active:
+        raise BusinessRuleViolation(
+            "This manifest's extension was uninstalled; install it again to use it.",
+            field="manifest",
+            code="manifest_inactive",
+        )
     provider_class = _provider_class(provider, manifest)
     config = _validated(
         provider_class, manifest, base_url=base_url, settings_=settings_ or {}, credentials=credentials or {}
@@ -313,12 +319,40 @@ def write_refreshed_credentials(
     return after
 
 
-def delete_connector(*, connector: Connector, actor: Any) -> None:
-    with transaction.atomic():
-        record_audit_event(
-            actor=actor, action="connectors.connector_deleted", target=connector, data={"provider": connector.provider}
+class ConnectorInUse(Conflict):
+    """Integration workflows read from or write to the connector; it cannot go while they exist."""
+
+    def __init__(self, connector: Connector, workflows: list[tuple[str, str]]) -> None:
+        names = ", ".join(f"'{name}'" for _pk, name in workflows)
+        super().__init__(
+            f"The connector '{connector.name}' is used by the workflows {names}; delete them or point them at "
+            "another connector first.",
+            code="connector_in_use",
+            errors=[{"field": "workflows", "message": name, "code": "in_use", "id": pk} for pk, name in workflows],
         )
-        connector.delete()
+        self.workflows = workflows
+
+
+def delete_connector(*, connector: Connector, actor: Any) -> None:
+    """Delete a connector nothing depends on; ConnectorInUse (409) names the workflows that still use it."""
+    with transaction.atomic():
+        # Lock the row so a workflow created in the meantime cannot slip in between the check and the
+        # delete (the foreign keys would then refuse with an unexplained ProtectedError).
+        locked = Connector.objects.select_for_update().get(pk=connector.pk)
+        workflows = sorted(
+            {
+                (str(pk), name)
+                for related in (locked.source_workflows, locked.target_workflows)
+                for pk, name in related.values_list("pk", "name")
+            },
+            key=lambda item: item[1],
+        )
+        if workflows:
+            raise ConnectorInUse(locked, workflows)
+        record_audit_event(
+            actor=actor, action="connectors.connector_deleted", target=locked, data={"provider": locked.provider}
+        )
+        locked.delete()
 
 
 def set_connector_paused(*, connector: Connector, actor: Any, paused: bool) -> Connector:
@@ -492,6 +526,72 @@ def save_connector_manifest(
             data={"name": name, "version": manifest.version, "sha256": digest},
         )
     return manifest
+
+
+def register_installed_manifest(
+    *, organization: Organization, document: dict[str, Any], installed_from: str
+) -> ConnectorManifest:
+    """Make a manifest an installed extension ships usable by the organization (create, or refresh and
+    reactivate the one this installation registered before).
+
+    ConfigurationRejected when the document is not a valid manifest; name_taken when the organization
+    already has a manifest of that name it wrote itself or got from another installation.
+    """
+    with transaction.atomic():
+        existing = (
+            ConnectorManifest.objects.select_for_update()
+            .filter(organization=organization, name=str(document.get("name", "")))
+            .first()
+        )
+        # An inactive manifest left by an earlier, uninstalled installation is taken over (a reinstall);
+        # one the organization wrote, or an active one of another installation, is not.
+        taken_over = existing is not None and bool(existing.installed_from) and not existing.is_active
+        if existing is not None and existing.installed_from != installed_from and not taken_over:
+            raise BusinessRuleViolation(
+                f"The organization already has a connector manifest named {existing.name!r}.",
+                field="name",
+                code="name_taken",
+            )
+        manifest = save_connector_manifest(organization=organization, actor=None, document=document, manifest=existing)
+        manifest.installed_from = installed_from
+        manifest.is_active = True
+        manifest.save(update_fields=["installed_from", "is_active", "updated_at"])
+        record_audit_event(
+            actor=None,
+            action="connectors.manifest_installed",
+            target=manifest,
+            data={"name": manifest.name, "installed_from": installed_from},
+        )
+    return manifest
+
+
+def deactivate_installed_manifests(*, organization: Organization, installed_from: str) -> int:
+    """The installation is gone: its manifests take no new connectors and the connectors built on them pause.
+
+    The rows stay (connectors point at them, and a reinstall reactivates them). Returns how many manifests
+    were deactivated.
+    """
+    with transaction.atomic():
+        manifests = list(
+            ConnectorManifest.objects.select_for_update().filter(
+                organization=organization, installed_from=installed_from, is_active=True
+            )
+        )
+        for manifest in manifests:
+            manifest.is_active = False
+            manifest.save(update_fields=["is_active", "updated_at"])
+            record_audit_event(
+                actor=None,
+                action="connectors.manifest_deactivated",
+                target=manifest,
+                data={"name": manifest.name, "installed_from": installed_from},
+            )
+            for connector in Connector.objects.filter(manifest=manifest).exclude(status=ConnectorStatus.PAUSED):
+                set_connector_paused(connector=connector, actor=None, paused=True)
+                Connector.objects.filter(pk=connector.pk).update(
+                    status_reason="Its extension was uninstalled from the marketplace."
+                )
+    return len(manifests)
 
 
 def delete_connector_manifest(*, manifest: ConnectorManifest, actor: Any) -> None:

@@ -60,6 +60,8 @@ _DESCRIPTIONS = {
     "415": "The request body's media type is not supported.",
     "422": "The request is well-formed but violates a rule (see `errors`).",
     "429": "Rate limit or quota exceeded; retry after `Retry-After` seconds.",
+    "451": "A data-residency rule forbids sending the organization's data to this destination; `rule_id` "
+    "names the rule, `detail` gives its reason.",
     "502": "The external system answered with an error, or with output that breaks the action's schema.",
     "503": "The external system is unavailable or rate-limited us; retry after `Retry-After` seconds if given.",
 }

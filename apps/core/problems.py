@@ -31,6 +31,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable content",
     429: "Too many requests",
+    451: "Unavailable for legal reasons",
     500: "Server error",
     503: "Service unavailable",
 }

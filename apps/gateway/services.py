@@ -30,6 +30,7 @@ from apps.gateway.principals import ClientPrincipal
 from apps.gateway.scopes import SCOPES, permissions_of, unknown_scopes
 from apps.gateway.selectors import default_plan
 from apps.gateway.transforms import TransformError, apply_transform, validate_transform
+from apps.regions.services import check_residency
 from apps.security.services import record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -487,6 +488,10 @@ def invoke_action(
     client's shape into the action's is what the transform is for; the connectors' service then validates
     the input (ActionInputInvalid, listing every violation) and the output against the action's schemas.
     The actor's permission for the action is checked there too, with `user_can`.
+
+    Every action sends its input (the organization's data) to the external system, so the organization's
+    residency rules are consulted first with the connector's declared `data_region`: a forbidden location
+    raises ResidencyViolation (recorded as a security event by regions) and nothing reaches the connector.
     """
     request_transform = client.request_transform if client is not None else {}
     response_transform = client.response_transform if client is not None else {}
@@ -498,6 +503,12 @@ def invoke_action(
         raise BusinessRuleViolation(
             "An action's input is a JSON object (after the client's request transform).", code="input_not_an_object"
         )
+    check_residency(
+        organization=connector.organization,
+        destination_location=connector.data_region,
+        actor=actor,
+        purpose=f"gateway action {action[:60]} on connector {connector.pk}",
+    )
     output = invoke_connector_action(connector=connector, action=action, payload=prepared, actor=actor)
     try:
         return apply_transform(response_transform, action, output)

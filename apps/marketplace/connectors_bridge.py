@@ -4,9 +4,11 @@
   signed webhooks). It refuses private, loopback and link-local destinations unless
   `settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES` is on. When apps/connectors/transport.py lands, this function
   becomes a thin wrapper of it.
-- `exercise_connector_manifest()` is the pipeline's test of a connector manifest. Today it checks the
-  manifest against the marketplace's connector schema; once the framework lands it also runs the manifest's
-  resources and actions against the provider sandboxes.
+- `exercise_connector_manifest()` is the pipeline's test of a connector manifest. A manifest in the
+  connector framework's format (it has `manifest_version`) is validated by the framework and rehearsed by
+  its declarative runner on the responses the publisher recorded beside it (`<entry>.recording.json`, see
+  apps/connectors/manifest_rehearsal.py), with no network. A manifest in the marketplace's older
+  descriptive format, which the framework cannot run, is checked against the marketplace's schema only.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from nofx_sdk.rules.archive import ReadPackage
 from nofx_sdk.rules.egress import is_non_public_address
 from nofx_sdk.rules.findings import Finding
 from nofx_sdk.rules.manifest import line_of
 from nofx_sdk.rules.payloads import CONNECTOR_VALIDATOR, schema_errors
 
 MAX_RESPONSE_BYTES = 1024 * 1024
+# Recorded vendor responses are samples, not data dumps.
+MAX_RECORDING_BYTES = 1024 * 1024
 
 
 class OutboundRefused(Exception):
@@ -107,9 +112,14 @@ def outbound_request(
         connection.close()
 
 
-def exercise_connector_manifest(document: Any, *, file: str, text: str = "") -> list[Finding]:
-    """Findings (MKT-T001) for a connector manifest. What waits for apps.connectors: loading the manifest
-    into the framework and running each resource and action against the provider's sandbox."""
+def recording_name(entry_point: str) -> str:
+    """Where a connector manifest's recorded responses live in the package: `connector.json` ->
+    `connector.recording.json`."""
+    stem = entry_point.rsplit(".", 1)[0] if "." in entry_point.rsplit("/", 1)[-1] else entry_point
+    return f"{stem}.recording.json"
+
+
+def _schema_findings(document: Any, *, file: str, text: str) -> list[Finding]:
     return [
         Finding(
             "MKT-T001",
@@ -118,4 +128,47 @@ def exercise_connector_manifest(document: Any, *, file: str, text: str = "") -> 
             line=line_of(text, path) if text else None,
         )
         for path, message in schema_errors(CONNECTOR_VALIDATOR, document)
+    ]
+
+
+def framework_manifest_findings(document: Any, *, file: str) -> list[Finding]:
+    """MKT-T001 for each way a framework-format manifest breaks the framework's schema and rules."""
+    from apps.connectors.manifests import validate_manifest
+
+    return [
+        Finding("MKT-T001", f"{error.get('field') or '(root)'}: {error['message']}", file=file)
+        for error in validate_manifest(document)
+    ]
+
+
+def exercise_connector_manifest(
+    document: Any, *, file: str, text: str = "", package: ReadPackage | None = None
+) -> list[Finding]:
+    """Findings (MKT-T001) for a connector manifest: its schema, and for the framework's format, a rehearsal
+    on the publisher's recorded responses in `package` (a missing or broken recording is a finding too)."""
+    if not (isinstance(document, dict) and "manifest_version" in document):
+        return _schema_findings(document, file=file, text=text)
+    findings = framework_manifest_findings(document, file=file)
+    if findings:
+        return findings
+    name = recording_name(file)
+    raw = package.read(name, MAX_RECORDING_BYTES) if package is not None and name in package.names() else None
+    if raw is None:
+        return [
+            Finding(
+                "MKT-T001",
+                f"No recorded responses to test the connector on: add {name} (at most {MAX_RECORDING_BYTES} "
+                "bytes) with the settings, credentials and vendor responses the manifest's requests get.",
+                file=file,
+            )
+        ]
+    try:
+        recording = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return [Finding("MKT-T001", f"The recording is not JSON: {exc}", file=name)]
+    from apps.connectors.manifest_rehearsal import rehearse_manifest
+
+    return [
+        Finding("MKT-T001", f"{problem.where}: {problem.message}", file=name if "recording" in problem.where else file)
+        for problem in rehearse_manifest(document=document, recording=recording)
     ]

@@ -25,6 +25,7 @@ from apps.sync.models import (
     IntegrationWorkflow,
     RecordLink,
     SyncRun,
+    WorkflowDraft,
 )
 from apps.sync.paths import MISSING
 
@@ -374,3 +375,14 @@ class DataMovementAdmin(ReadOnlyAdmin):
     def audit_link(self, obj: DataMovement) -> str:
         url = reverse("admin:security_auditevent_change", args=[obj.audit_event_id])
         return format_html('<a href="{}">#{}</a>', url, obj.audit_event_id)
+
+
+@admin.register(WorkflowDraft)
+class WorkflowDraftAdmin(ReadOnlyAdmin):
+    """Drafts are written by installations and completed by their organizations through the API."""
+
+    list_display = ("name", "organization", "status", "source_provider", "target_provider", "installed_from")
+    list_filter = ("status",)
+    search_fields = ("name", "=id", "installed_from", "organization__slug")
+    list_select_related = ("organization", "workflow")
+    raw_id_fields = ("organization", "workflow")

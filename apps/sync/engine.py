@@ -199,6 +199,9 @@ class SyncEngine:
         self.open_failures: set[tuple[str, str]] = set()
         self.links_with_conflicts: set[Any] = set()
         self.notes: list[str] = []
+        # Connectors the residency rules allowed in this run: asked once per run, not once per record.
+        # A refusal is never remembered, so every refused write is its own failed record and security event.
+        self._residency_allowed: set[Any] = set()
 
     # -- Setup -----------------------------------------------------------------------------------------------
 
@@ -489,9 +492,10 @@ class SyncEngine:
         endpoint = self.endpoints[destination]
         payload = self._payload_for(destination, record)
         self._validate(destination, payload, partial=False)
+        # Before the link is reserved: a refused record leaves no pending link behind.
+        self._check_residency(endpoint)
         if link is None:
             link = self._reserve_link(origin, record, destination, payload)
-        self._check_residency(endpoint)
         key = str(link.idempotency_key) if endpoint.supports_idempotency_keys else None
         try:
             created = self.call(
@@ -1108,10 +1112,20 @@ class SyncEngine:
         )
 
     def _check_residency(self, endpoint: Endpoint) -> None:
+        if endpoint.connector.pk in self._residency_allowed:
+            return
         try:
             check_residency_before_write(workflow=self.workflow, connector=endpoint.connector)
         except ResidencyRefused as exc:
-            raise RecordFailed(str(exc) or "A residency rule forbids this write.", error_class="residency") from exc
+            # Permanent: the same rule refuses the same write on every retry until someone changes it.
+            raise RecordFailed(
+                str(exc) or "A residency rule forbids this write.",
+                error_class="residency",
+                code=ResidencyRefused.code,
+                details=[{"rule_id": exc.rule_id, "destination_location": exc.destination_location}],
+                retryable=False,
+            ) from exc
+        self._residency_allowed.add(endpoint.connector.pk)
 
     def _fail(self, side: str, record_id: str, exc: RecordFailed) -> None:
         now = timezone.now()

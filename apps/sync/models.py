@@ -382,3 +382,42 @@ class FailedRecord(OrganizationOwnedModel):
 
     def as_ref(self) -> dict[str, Any]:
         return {"side": self.side, "id": self.record_id}
+
+
+class WorkflowDraftStatus(models.TextChoices):
+    OPEN = "open", "Waiting for connectors"
+    COMPLETED = "completed", "Completed into a workflow"
+    WITHDRAWN = "withdrawn", "Withdrawn (its extension was uninstalled)"
+
+
+class WorkflowDraft(OrganizationOwnedModel):
+    """A workflow definition without its connectors, e.g. from an installed marketplace extension.
+
+    The organization completes it by choosing a connector for each side; the workflow is then created and
+    checked like any other (`complete_workflow_draft`).
+    """
+
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    source_provider = models.CharField(max_length=40, help_text="The provider the source connector must be.")
+    source_object_type = models.CharField(max_length=80)
+    target_provider = models.CharField(max_length=40, help_text="The provider the target connector must be.")
+    target_object_type = models.CharField(max_length=80)
+    direction = models.CharField(max_length=16, choices=Direction.choices, default=Direction.ONE_WAY)
+    mappings = models.JSONField(default=list)
+    conflict_policy = models.CharField(
+        max_length=20, choices=ConflictPolicy.choices, default=ConflictPolicy.SOURCE_WINS
+    )
+    interval_seconds = models.PositiveIntegerField(default=300)
+    notes = models.JSONField(default=list, blank=True, help_text="What could not be carried over from the source.")
+    installed_from = models.CharField(max_length=80, blank=True, db_index=True)
+    status = models.CharField(max_length=10, choices=WorkflowDraftStatus.choices, default=WorkflowDraftStatus.OPEN)
+    workflow = models.ForeignKey(
+        IntegrationWorkflow, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return f"{self.name} (draft, {self.status})"

@@ -41,6 +41,8 @@ from apps.sync.models import (
     ScheduleKind,
     Side,
     SyncRun,
+    WorkflowDraft,
+    WorkflowDraftStatus,
     WorkflowStatus,
 )
 from apps.sync.paths import MISSING, PathError, parse_path, set_path
@@ -350,6 +352,148 @@ def create_workflow_from_template(
         paused=paused,
         **definition,
     )
+
+
+# -- Drafts (workflow definitions waiting for their connectors) ------------------------------------------------
+
+# The marketplace's workflow definition names its policies and transforms in its own words.
+_DRAFT_DIRECTIONS = {"one_way": Direction.ONE_WAY, "two_way": Direction.BIDIRECTIONAL}
+_DRAFT_CONFLICT_POLICIES = {
+    "source_wins": ConflictPolicy.SOURCE_WINS,
+    "target_wins": ConflictPolicy.TARGET_WINS,
+    "newest_wins": ConflictPolicy.LATEST_WINS,
+    "manual": ConflictPolicy.MANUAL,
+}
+_DRAFT_COERCIONS = {"date": "date", "number": "number"}
+
+
+def _draft_mappings(rules: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """The definition's mapping as sync mapping rules, and a note for each transform that has no equal."""
+    mappings: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for rule in rules if isinstance(rules, list) else []:
+        if not isinstance(rule, dict):
+            continue
+        mapped: dict[str, Any] = {"source": rule.get("source"), "target": rule.get("target")}
+        transform = rule.get("transform") or "none"
+        if transform == "map" and isinstance(rule.get("values"), dict):
+            mapped["value_map"] = rule["values"]
+        elif transform in _DRAFT_COERCIONS:
+            mapped["coerce"] = _DRAFT_COERCIONS[transform]
+        elif transform != "none":
+            notes.append(f"{rule.get('source')} -> {rule.get('target')}: the `{transform}` transform was left out.")
+        mappings.append(mapped)
+    return mappings, notes
+
+
+def create_workflow_draft(
+    *, organization: Organization, actor: Any, definition: dict[str, Any], installed_from: str = ""
+) -> WorkflowDraft:
+    """Keep a workflow definition (the marketplace's shape) as a draft the organization completes later.
+
+    The definition is trusted to have passed the marketplace's schema; what cannot be carried over is
+    listed in the draft's notes rather than refused, since the organization reviews it before it runs.
+    """
+    source = definition.get("source") or {}
+    target = definition.get("target") or {}
+    mappings, notes = _draft_mappings(definition.get("mapping"))
+    policy = _DRAFT_CONFLICT_POLICIES.get(str(definition.get("conflictPolicy") or "source_wins"))
+    if policy is None:
+        notes.append(f"The conflict policy {definition.get('conflictPolicy')!r} is unknown; source wins instead.")
+    every = (definition.get("schedule") or {}).get("everyMinutes")
+    with transaction.atomic():
+        draft = WorkflowDraft.objects.create(
+            organization=organization,
+            name=str(definition.get("name") or "Installed workflow")[:120],
+            description=str(definition.get("description") or ""),
+            source_provider=str(source.get("connector") or "")[:40],
+            source_object_type=str(source.get("object") or "")[:80],
+            target_provider=str(target.get("connector") or "")[:40],
+            target_object_type=str(target.get("object") or "")[:80],
+            direction=_DRAFT_DIRECTIONS.get(str(definition.get("direction")), Direction.ONE_WAY),
+            mappings=mappings,
+            conflict_policy=policy or ConflictPolicy.SOURCE_WINS,
+            interval_seconds=int(every) * 60 if isinstance(every, int) and every > 0 else 300,
+            notes=notes,
+            installed_from=installed_from,
+        )
+        record_audit_event(
+            actor=actor,
+            action="sync.workflow_draft_created",
+            target=draft,
+            data={"installed_from": installed_from, "notes": len(notes)},
+        )
+    return draft
+
+
+def complete_workflow_draft(
+    *,
+    draft: WorkflowDraft,
+    actor: Any,
+    source_connector: Connector,
+    target_connector: Connector,
+    name: str = "",
+    paused: bool = True,
+) -> IntegrationWorkflow:
+    """Turn an open draft into a workflow between two connectors of the providers it names.
+
+    The workflow starts paused unless told otherwise: someone should look at the first run's plan before
+    an installed definition moves data. WorkflowInvalid lists everything that does not fit.
+    """
+    if draft.status != WorkflowDraftStatus.OPEN:
+        raise Conflict("Only an open draft can be completed.", code="draft_not_open")
+    errors = [
+        _error(f"{side}_connector", f"This draft needs a {provider} connector.", "wrong_provider")
+        for side, connector, provider in (
+            ("source", source_connector, draft.source_provider),
+            ("target", target_connector, draft.target_provider),
+        )
+        if connector.provider != provider or connector.organization_id != draft.organization_id
+    ]
+    if errors:
+        raise WorkflowInvalid(errors)
+    with transaction.atomic():
+        locked = WorkflowDraft.objects.select_for_update().get(pk=draft.pk)
+        if locked.status != WorkflowDraftStatus.OPEN:
+            raise Conflict("Only an open draft can be completed.", code="draft_not_open")
+        workflow = create_workflow(
+            organization=locked.organization,
+            actor=actor,
+            name=name or locked.name,
+            description=locked.description,
+            source_connector=source_connector,
+            source_object_type=locked.source_object_type,
+            target_connector=target_connector,
+            target_object_type=locked.target_object_type,
+            mappings=locked.mappings,
+            direction=locked.direction,
+            conflict_policy=locked.conflict_policy,
+            interval_seconds=locked.interval_seconds,
+            paused=paused,
+        )
+        locked.status = WorkflowDraftStatus.COMPLETED
+        locked.workflow = workflow
+        locked.save(update_fields=["status", "workflow", "updated_at"])
+        record_audit_event(
+            actor=actor, action="sync.workflow_draft_completed", target=locked, data={"workflow": str(workflow.pk)}
+        )
+    draft.refresh_from_db()
+    return workflow
+
+
+def withdraw_workflow_drafts(*, organization: Organization, installed_from: str) -> int:
+    """The installation is gone: its open drafts are withdrawn (workflows already made from them stay)."""
+    with transaction.atomic():
+        drafts = list(
+            WorkflowDraft.objects.select_for_update().filter(
+                organization=organization, installed_from=installed_from, status=WorkflowDraftStatus.OPEN
+            )
+        )
+        for draft in drafts:
+            draft.status = WorkflowDraftStatus.WITHDRAWN
+            draft.save(update_fields=["status", "updated_at"])
+            record_audit_event(actor=None, action="sync.workflow_draft_withdrawn", target=draft)
+    return len(drafts)
 
 
 # Fields that decide which records a workflow's links pair up: fixed once records are linked.

@@ -6,13 +6,15 @@ import pytest
 from django.test import Client
 
 from apps.accounts.models import User
-from apps.connectors.models import ConnectorHealthSample, ConnectorStatus
+from apps.connectors.models import Connector, ConnectorHealthSample, ConnectorStatus
+from apps.security.models import AuditEvent
 from tests.factories.connectors import (
     ConnectorFactory,
     ConnectorManifestFactory,
     NotificationRouteFactory,
     WebhookDeliveryFactory,
 )
+from tests.factories.sync import IntegrationWorkflowFactory
 
 
 @pytest.fixture
@@ -76,3 +78,43 @@ def test_the_pause_action_goes_through_the_service(operator_client, organization
 
     connector.refresh_from_db()
     assert connector.status == ConnectorStatus.PAUSED
+
+
+def test_deleting_a_connector_a_workflow_uses_is_refused_in_the_admin_naming_the_workflow(
+    operator_client, organization
+):
+    # given
+    connector = ConnectorFactory(organization=organization)
+    IntegrationWorkflowFactory(organization=organization, name="Issues out", source_connector=connector)
+    # when the operator confirms the deletion
+    page = operator_client.get(f"/admin/connectors/connector/{connector.pk}/delete/")
+    posted = operator_client.post(f"/admin/connectors/connector/{connector.pk}/delete/", {"post": "yes"})
+    # then the admin explains why instead of failing, and the connector stays
+    assert page.status_code == 200
+    assert "Issues out" in page.content.decode()
+    assert posted.status_code in (200, 302)
+    assert Connector.objects.filter(pk=connector.pk).exists()
+
+
+def test_the_admins_bulk_delete_refuses_connectors_in_use_and_deletes_the_rest_through_the_service(
+    operator_client, organization
+):
+    # given
+    used = ConnectorFactory(organization=organization, name="Used")
+    unused = ConnectorFactory(organization=organization, name="Unused")
+    IntegrationWorkflowFactory(organization=organization, name="Issues out", source_connector=used)
+    # when
+    response = operator_client.post(
+        "/admin/connectors/connector/",
+        {"action": "delete_selected", "_selected_action": [str(unused.pk)], "post": "yes"},
+    )
+    refused = operator_client.post(
+        "/admin/connectors/connector/",
+        {"action": "delete_selected", "_selected_action": [str(used.pk)], "post": "yes"},
+    )
+    # then
+    assert response.status_code in (200, 302)
+    assert refused.status_code in (200, 302)
+    assert not Connector.objects.filter(pk=unused.pk).exists()
+    assert Connector.objects.filter(pk=used.pk).exists()
+    assert AuditEvent.objects.filter(action="connectors.connector_deleted", target_id=str(unused.pk)).exists()

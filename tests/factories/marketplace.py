@@ -139,6 +139,7 @@ def publish_extension(
     version: str = "1.0.0",
     manifest_data: dict[str, Any] | None = None,
     certified: bool = True,
+    files: dict[str, bytes | str] | None = None,
     **manifest_overrides: Any,
 ) -> Extension:
     """A listed extension with one published version, made directly (no pipeline) for catalog tests."""
@@ -149,7 +150,7 @@ def publish_extension(
     extension, _ = Extension.objects.get_or_create(
         slug=slug, defaults={"publisher": publisher, "type": data["type"], "name": data["name"]}
     )
-    add_published_version(extension=extension, manifest_data=data, certified=certified)
+    add_published_version(extension=extension, manifest_data=data, certified=certified, files=files)
     extension.refresh_from_db()
     return extension
 
@@ -160,12 +161,13 @@ def add_published_version(
     manifest_data: dict[str, Any],
     certified: bool = True,
     status: str = VersionStatus.PUBLISHED,
+    files: dict[str, bytes | str] | None = None,
 ) -> ExtensionVersion:
     """A version stored directly in `status` (PASSED versions are then published through the service)."""
     from nofx_sdk.rules.semver import Version
 
     semver = Version.parse(manifest_data["version"])
-    package = build_package(manifest_data)
+    package = build_package(manifest_data, files)
     sha = hashlib.sha256(package).hexdigest()
     version = ExtensionVersion(
         extension=extension,

@@ -12,6 +12,7 @@ from apps.sync.models import (
     LinkState,
     RecordLink,
     SyncRun,
+    WorkflowDraft,
 )
 from tests.factories.accounts import OrganizationFactory
 from tests.factories.connectors import ConnectorFactory
@@ -109,3 +110,18 @@ class DataMovementFactory(factory.django.DjangoModelFactory[DataMovement]):
             organization=o.organization,
         )
     )
+
+
+class WorkflowDraftFactory(factory.django.DjangoModelFactory[WorkflowDraft]):
+    """A draft between Jira issues and ServiceNow incidents, as a workflow extension would install it."""
+
+    class Meta:
+        model = WorkflowDraft
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Installed workflow {n}")
+    source_provider = "jira"
+    source_object_type = "issue"
+    target_provider = "servicenow"
+    target_object_type = "incident"
+    mappings = factory.LazyFunction(lambda: [{"source": "summary", "target": "short_description"}])

@@ -6,8 +6,10 @@ import pytest
 
 from apps.gateway import services
 from apps.gateway.models import UsageRecord
+from apps.regions.models import RuleEffect
 from apps.security.models import AuditEvent
 from tests.factories.connectors import ConnectorFactory
+from tests.factories.regions import RegionFactory, ResidencyRuleFactory
 
 
 def _url(connector, action="comment_on_issue"):
@@ -121,3 +123,47 @@ def test_a_person_in_the_console_may_run_an_action_too(owner_client, github_conn
 
     assert response.status_code == 200
     assert not UsageRecord.objects.exists()
+
+
+@pytest.fixture
+def eu_only_rule(organization):
+    region = RegionFactory(code=organization.home_region_code)
+    return ResidencyRuleFactory(
+        region=region, effect=RuleEffect.ALLOW, location_pattern="eu-*", reason="GDPR: EU/EEA only"
+    )
+
+
+def test_a_rule_forbidding_the_connectors_location_answers_451_naming_the_rule(
+    machine, key_token, github_connector, github_sandbox, eu_only_rule, organization
+):
+    # given a connector declaring a US location, and a rule allowing only EU locations
+    github_connector.data_region = "us-east"
+    github_connector.save(update_fields=["data_region"])
+    github_sandbox.log.clear()
+    # when
+    response = machine(key_token).post(_url(github_connector), {"issue_number": 1, "body": "Payroll figures"})
+    # then nothing reached the vendor, and the problem names the rule and the refused location
+    assert response.status_code == 451, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"].endswith("/residency-refused")
+    assert problem["rule_id"] == str(eu_only_rule.pk)
+    assert problem["destination_location"] == "us-east"
+    assert "GDPR: EU/EEA only" in problem["detail"]
+    assert github_sandbox.comments == {}
+    assert [call for call in github_sandbox.log if call.method == "POST"] == []
+    assert AuditEvent.objects.filter(action="regions.residency_refused", chain=str(organization.pk)).count() == 1
+    assert not AuditEvent.objects.filter(action="connectors.action_invoked").exists()
+
+
+def test_a_connector_in_an_allowed_location_runs_the_action(
+    machine, key_token, github_connector, github_sandbox, eu_only_rule
+):
+    # given
+    github_connector.data_region = "eu-central"
+    github_connector.save(update_fields=["data_region"])
+    # when
+    response = machine(key_token).post(_url(github_connector), {"issue_number": 1, "body": "Allowed"})
+    # then
+    assert response.status_code == 200, response.content
+    assert [c["body"] for c in github_sandbox.comments.values()] == ["Allowed"]

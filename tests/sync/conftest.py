@@ -9,6 +9,8 @@ import pytest
 
 from apps.connectors import services as connector_services
 from apps.connectors.models import Connector
+from apps.connectors.providers.base import ChangePage
+from apps.connectors.providers.github import GitHubProvider
 from apps.connectors.sandboxes import github
 from apps.connectors.sandboxes.github import GitHubSandbox
 from apps.connectors.sandboxes.server import Sandbox
@@ -145,6 +147,21 @@ def titles(sandbox: GitHubSandbox) -> list[str]:
 def writes(sandbox: GitHubSandbox) -> list[str]:
     """The writing calls a system received, as `METHOD path`."""
     return [f"{call.method} {call.path}" for call in sandbox.log if call.method in ("POST", "PATCH", "PUT", "DELETE")]
+
+
+def circular_feed(monkeypatch: Any, sandbox: Sandbox) -> None:
+    """Make the connector pointed at `sandbox` hand back its first page forever (a vendor's broken feed)."""
+    real = GitHubProvider.read_changes
+
+    def read_changes(
+        self: GitHubProvider, object_type: str, since_cursor: str | None = None, **kwargs: Any
+    ) -> ChangePage:
+        if self.connection.base_url.rstrip("/") != sandbox.url.rstrip("/"):
+            return real(self, object_type, since_cursor, **kwargs)
+        page = real(self, object_type, None, **kwargs)
+        return ChangePage(page.records, page.next_cursor, True)
+
+    monkeypatch.setattr(GitHubProvider, "read_changes", read_changes)
 
 
 __all__ = ["SyncEngine", "issues", "titles", "writes"]

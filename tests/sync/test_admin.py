@@ -16,6 +16,7 @@ from tests.factories.sync import (
     IntegrationWorkflowFactory,
     RecordLinkFactory,
     SyncRunFactory,
+    WorkflowDraftFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +38,7 @@ def staff_client() -> Client:
         ("conflict", lambda: ConflictFactory()),
         ("failedrecord", lambda: FailedRecordFactory()),
         ("datamovement", lambda: DataMovementFactory()),
+        ("workflowdraft", lambda: WorkflowDraftFactory()),
     ],
 )
 def test_each_list_and_detail_page_loads_in_a_bounded_number_of_queries(

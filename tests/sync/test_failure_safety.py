@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.connectors.providers.cursors import MAX_SEEN
 from apps.sync import services
 from apps.sync.engine import leaf_paths
 from apps.sync.leases import acquire_run_lease
@@ -21,7 +22,7 @@ from apps.sync.models import (
     SyncRun,
 )
 from apps.sync.pairs import WorkflowMapping, content_hash
-from tests.sync.conftest import titles
+from tests.sync.conftest import circular_feed, titles
 
 pytestmark = pytest.mark.django_db
 
@@ -202,10 +203,13 @@ def test_leaf_paths_name_every_value_of_a_nested_payload():
     assert leaf_paths({}) == []
 
 
-def test_a_change_feed_that_goes_round_in_circles_cannot_keep_a_run_going_forever(systems, make_workflow, run_sync):
-    # given more records changed at one and the same second than the connector's cursor can tell apart
+def test_a_change_feed_that_goes_round_in_circles_cannot_keep_a_run_going_forever(
+    systems, make_workflow, run_sync, monkeypatch
+):
+    # given a target whose change feed keeps handing back the records it already returned
     _left, right = systems
-    right.seed_issues(650, start=timezone.now() - timedelta(minutes=1), step=timedelta(0))
+    right.seed_issues(30, start=timezone.now() - timedelta(minutes=1))
+    circular_feed(monkeypatch, right)
     workflow = make_workflow()
     # when
     run = run_sync(workflow)
@@ -213,3 +217,16 @@ def test_a_change_feed_that_goes_round_in_circles_cannot_keep_a_run_going_foreve
     assert run.status == RunStatus.PARTIAL
     assert run.error_counts == {"FeedRepeating": 1}
     assert "kept returning records already read" in run.detail
+
+
+def test_more_records_changed_in_one_second_than_a_cursor_remembers_are_all_synced(systems, make_workflow, run_sync):
+    # given more source records sharing one updated_at than the connector's cursor keeps marks of
+    left, right = systems
+    left.seed_issues(MAX_SEEN + 20, start=timezone.now() - timedelta(minutes=1), step=timedelta(0))
+    workflow = make_workflow()
+    # when
+    run = run_sync(workflow)
+    # then every one of them reached the target, once
+    assert run.status == RunStatus.SUCCEEDED
+    assert len(right.issues) == MAX_SEEN + 20
+    assert len(set(titles(right))) == MAX_SEEN + 20

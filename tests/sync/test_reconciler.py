@@ -15,6 +15,7 @@ from apps.sync import services
 from apps.sync.leases import acquire_run_lease
 from apps.sync.models import Direction, LinkState, RecordLink, RunOperation
 from tests.factories.sync import IntegrationWorkflowFactory
+from tests.sync.conftest import circular_feed
 
 pytestmark = pytest.mark.django_db
 
@@ -149,10 +150,11 @@ def test_a_name_two_organizations_use_needs_the_organization(systems, make_workf
     assert "agreement 100.0%" in reconcile(workflow.name, "--organization", workflow.organization.slug)
 
 
-def test_a_side_it_cannot_read_in_full_is_reported_not_guessed(systems, make_workflow):
-    # given more records changed within one second than the connector's cursor can page through
+def test_a_side_it_cannot_read_in_full_is_reported_not_guessed(systems, make_workflow, monkeypatch):
+    # given a target whose change feed keeps handing back the records it already returned
     _left, right = systems
-    right.seed_issues(650, start=timezone.now() - timedelta(minutes=1), step=timedelta(0))
+    right.seed_issues(30, start=timezone.now() - timedelta(minutes=1))
+    circular_feed(monkeypatch, right)
     workflow = make_workflow()
     # when / then
     with pytest.raises(CommandError, match="kept returning records already read"):

@@ -183,8 +183,33 @@ class WebhookDeliveryDetailSerializer(WebhookDeliverySerializer):
 class ConnectorManifestSerializer(serializers.ModelSerializer[ConnectorManifest]):
     class Meta:
         model = ConnectorManifest
-        fields = ("id", "name", "title", "version", "document", "document_sha256", "created_at", "updated_at")
-        read_only_fields = ("id", "name", "title", "version", "document_sha256", "created_at", "updated_at")
+        fields = (
+            "id",
+            "name",
+            "title",
+            "version",
+            "document",
+            "document_sha256",
+            "installed_from",
+            "is_active",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = (
+            "id",
+            "name",
+            "title",
+            "version",
+            "document_sha256",
+            "installed_from",
+            "is_active",
+            "created_at",
+            "updated_at",
+        )
+        extra_kwargs = {
+            "installed_from": {"help_text": "`marketplace:<installation id>` when an installed extension brought it."},
+            "is_active": {"help_text": "False once its extension is uninstalled: no new connectors may use it."},
+        }
 
 
 class NotificationRouteSerializer(serializers.ModelSerializer[NotificationRoute]):

@@ -7,6 +7,15 @@ first" and drops what it already returned (records older than the watermark, or 
 Anything that changes during the walk only moves *later*, so nothing is skipped; the vendor's own
 pagination is still followed inside a call when a page holds nothing new.
 
+A bulk edit can give more records one timestamp than a cursor remembers (MAX_SEEN) or than one call
+pages through (MAX_PAGES_PER_CALL). Restarting at the watermark would then re-read forgotten records
+forever and never advance. So while the watermark stays put and the listing goes on, the cursor also
+keeps the vendor's page token (`extra["resume"]`) of the last page it read, and the next call starts
+there: that page is read again, so a record that leaves the group between calls (shifting the later
+ones one place earlier) costs nothing, and the remembered marks drop the repeats. The token is kept at
+the listing's end too (a later change is appended after it), and dropped as soon as the watermark
+moves, because the vendor's pages are then of another listing.
+
 Vendors whose continuation token is a server-side snapshot (Salesforce query locators, Graph delta
 links) keep the token in the cursor instead (`token`).
 """
@@ -108,6 +117,8 @@ def take_new(cursor: Cursor, records: Iterable[Record]) -> list[Record]:
 
 # A call follows the vendor's pagination at most this far through records it already returned.
 MAX_PAGES_PER_CALL = 50
+# The `extra` key of a watermark walk's cursor that holds the vendor page token to continue a group at.
+RESUME = "resume"
 
 
 def watermark_walk(
@@ -120,15 +131,29 @@ def watermark_walk(
     `token` names, and returns (records, next token or None when the listing ends).
     """
     cursor = Cursor.decode(since_cursor)
+    resume = cursor.extra.get(RESUME)
+    page_token: str | None = resume if isinstance(resume, str) and resume else None
     token: str | None = None
     fresh: list[Record] = []
     for _ in range(MAX_PAGES_PER_CALL):
-        records, token = fetch(cursor, token)
+        records, token = fetch(cursor, page_token)
         fresh = take_new(cursor, records)
         if fresh or token is None:
             break
+        page_token = token
     fresh.sort(key=lambda r: r.updated_at.timestamp() if r.updated_at else float("inf"))
-    return ChangePage(records=fresh, next_cursor=advance(cursor, fresh).encode(), has_more=token is not None)
+    following = advance(cursor, fresh)
+    extra = {key: value for key, value in following.extra.items() if key != RESUME}
+    if following.watermark == cursor.watermark:
+        # Still inside one timestamp's group: continue it from here, not from its start. With nothing new
+        # in this call's pages and more to come, skip them (resume at the unread page) so the next call
+        # gets further. At the listing's end the last page is kept too: the group may be larger than
+        # the marks remembered, and a later call must not start it again from the top.
+        resume_at = page_token if fresh or token is None else token
+        if resume_at:
+            extra[RESUME] = resume_at
+    following = replace(following, extra=extra)
+    return ChangePage(records=fresh, next_cursor=following.encode(), has_more=token is not None)
 
 
 def snapshot_page(cursor: Cursor, records: list[Record], next_token: str | None) -> ChangePage:

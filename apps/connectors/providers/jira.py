@@ -11,11 +11,12 @@ were returned before are dropped by the cursor.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apps.connectors.authentication import Authenticator, BasicAuth
-from apps.connectors.errors import InvalidRequest, NotSupported, WebhookRejected
+from apps.connectors.errors import ConnectorError, InvalidRequest, NotSupported, WebhookRejected
 from apps.connectors.providers.base import (
     ActionSpec,
     ChangePage,
@@ -31,6 +32,8 @@ from apps.connectors.providers.base import (
 from apps.connectors.providers.cursors import Cursor, watermark_walk
 from apps.connectors.providers.signatures import check_hex_hmac, require_secret
 from apps.connectors.timestamps import parse_timestamp
+
+logger = logging.getLogger(__name__)
 
 ISSUE_FIELDS = ["summary", "description", "status", "issuetype", "priority", "labels", "assignee", "created", "updated"]
 
@@ -314,9 +317,24 @@ class JiraProvider(Provider):
             **self._fields(data),
         }
         created = self.http.json("POST", "/rest/api/3/issue", json={"fields": fields})
-        if data.get("status"):
-            self._transition(created["id"], data["status"])
-        return self.get("issue", created["id"])
+        record = self.get("issue", created["id"])
+        wanted = data.get("status")
+        if not wanted or _same_status(wanted, record.data["status"]):
+            # A new issue starts in its workflow's first status, and Jira offers no transition from a
+            # status to itself: asking for that status is already satisfied.
+            return record
+        try:
+            self._transition(record.id, wanted)
+        except InvalidRequest:
+            # Status is not a field Jira sets on create, so the issue exists already. Leaving it behind
+            # would make the caller's retry create a second one: undo the create, then report.
+            try:
+                self.http.request("DELETE", f"/rest/api/3/issue/{record.id}")
+            except ConnectorError:
+                # The refusal is what the caller must see; the leftover issue is logged for a person.
+                logger.warning("Could not delete Jira issue %s after its status could not be set.", record.id)
+            raise
+        return self.get("issue", record.id)
 
     def update(self, object_type: str, record_id: str, data: dict[str, Any]) -> Record:
         self.object_type(object_type, "update")
@@ -324,7 +342,7 @@ class JiraProvider(Provider):
         if fields:
             self.http.request("PUT", f"/rest/api/3/issue/{record_id}", json={"fields": fields})
         record = self.get("issue", record_id)
-        if data.get("status") and data["status"] != record.data["status"]:
+        if data.get("status") and not _same_status(data["status"], record.data["status"]):
             self._transition(record_id, data["status"])
             record = self.get("issue", record_id)
         return record
@@ -335,16 +353,13 @@ class JiraProvider(Provider):
 
     def _transition(self, issue: str, status: str) -> None:
         options = self.http.json("GET", f"/rest/api/3/issue/{issue}/transitions").get("transitions", [])
-        for option in options:
-            if (
-                option.get("to", {}).get("name", "").lower() == status.lower()
-                or option.get("name", "").lower() == status.lower()
-            ):
-                self.http.request(
-                    "POST", f"/rest/api/3/issue/{issue}/transitions", json={"transition": {"id": option["id"]}}
-                )
-                return
-        raise InvalidRequest(f"No transition of {issue} leads to the status {status!r}.", status=400)
+        # The status a transition leads to decides; a transition's own name ("Start work") is only a
+        # fallback, so a transition merely named like a status cannot win over one that reaches it.
+        chosen = next((o for o in options if _same_status(status, (o.get("to") or {}).get("name"))), None)
+        chosen = chosen or next((o for o in options if _same_status(status, o.get("name"))), None)
+        if chosen is None:
+            raise InvalidRequest(f"No transition of {issue} leads to the status {status!r}.", status=400)
+        self.http.request("POST", f"/rest/api/3/issue/{issue}/transitions", json={"transition": {"id": chosen["id"]}})
 
     # -- Actions ------------------------------------------------------------------------------------------
 
@@ -387,3 +402,8 @@ class JiraProvider(Provider):
         if issue.get("id"):
             affected.append(RecordRef("issue", str(issue["id"]), deleted=event == "jira:issue_deleted"))
         return WebhookEvent(event_type=event, affected=affected)
+
+
+def _same_status(wanted: str, current: object) -> bool:
+    """Jira status names compare without regard to case or surrounding spaces (`done` is `Done`)."""
+    return isinstance(current, str) and wanted.strip().casefold() == current.strip().casefold()

@@ -5,6 +5,11 @@ call; this view finds the connector in the caller's organization, checks the per
 (for an API client: a scope granting `connectors.operate`) and runs the action through
 `services.invoke_action` (request transform -> input schema -> connector -> output schema -> response
 transform). Upstream failures answer 502 or 503 with the connector's error code.
+
+A residency rule forbidding the connector's declared location answers 451 (Unavailable For Legal
+Reasons) rather than 403: the caller is allowed to run the action, and asking again with other
+credentials will not help; the organization's data-protection rules forbid the transfer itself. The
+problem names the rule (`rule_id`, and its reason in `detail`) and the refused `destination_location`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from apps.core.scoping import OrganizationPermission
 from apps.gateway import services
 from apps.gateway.api.views import GatewayViewMixin
 from apps.gateway.principals import GatewayCredential
+from apps.regions.residency import ResidencyViolation
 
 ACTION_BODY = {
     "type": "object",
@@ -40,7 +46,7 @@ class ConnectorActionView(GatewayViewMixin, generics.GenericAPIView[Connector]):
     permission_classes = [*generics.GenericAPIView.permission_classes, OrganizationPermission]
     required_permissions = {"post": "connectors.operate"}
     http_method_names = ["post", "options"]
-    extra_error_codes = (409, 422, 429, 502, 503)
+    extra_error_codes = (409, 422, 429, 451, 502, 503)
 
     @extend_schema(
         tags=["actions"],
@@ -67,6 +73,13 @@ class ConnectorActionView(GatewayViewMixin, generics.GenericAPIView[Connector]):
                 actor=self.gateway_actor,
                 client=credential.client if credential is not None else None,
             )
+        except ResidencyViolation as exc:
+            raise Problem(
+                status_code=451,
+                code="residency_refused",
+                detail=exc.message,
+                extra={"rule_id": exc.rule_id, "destination_location": exc.destination_location},
+            ) from exc
         except ActionInputInvalid as exc:
             raise Problem(
                 status_code=422,

@@ -71,7 +71,11 @@ def _cheapest_model(manifest: dict) -> str:
 def refresh_extension_listing(*, extension: Extension) -> Extension:
     """Re-derive the catalog fields from the latest published version, and the ranking and search vector."""
     with transaction.atomic():
-        extension = Extension.objects.select_for_update().select_related("publisher").get(pk=extension.pk)
+        extension = (
+            Extension.objects.select_for_update(of=("self",))
+            .select_related("publisher__organization")
+            .get(pk=extension.pk)
+        )
         latest = _latest_published(extension)
         extension.latest_version = latest
         if latest is not None:
@@ -97,6 +101,11 @@ def refresh_extension_listing(*, extension: Extension) -> Extension:
         extension.save()
         if connection.vendor == "postgresql":
             Extension.objects.filter(pk=extension.pk).update(search_vector=search_vector_expression())
+        # Every catalog change (publish, yank, quarantine, deprecate, delist, publisher verification) ends
+        # here, so this is where the replicated catalog entry follows it.
+        from apps.marketplace.services.directory import publish_extension_entry
+
+        publish_extension_entry(extension=extension)
     return extension
 
 

@@ -29,6 +29,7 @@ from apps.marketplace.models import (
 )
 from apps.marketplace.services.analytics import record_analytics_event
 from apps.marketplace.services.catalog import adjust_counters
+from apps.marketplace.services.installed_payloads import PayloadUnusable, make_payload_usable, withdraw_payload
 from apps.marketplace.services.webhooks import enqueue_webhook
 from apps.security.services import record_audit_event
 from nofx_sdk.rules.manifest import APP_TYPES
@@ -286,9 +287,15 @@ def activate_installation(*, installation_id: Any) -> Installation | None:
         if installation.status != InstallationStatus.INSTALLING:
             return installation
         now = timezone.now()
+        if not failure and installation.extension.type not in APP_TYPES:
+            failure = _make_usable(installation)
         if failure:
             installation.status = InstallationStatus.FAILED
-            installation.status_reason = f"Registration with the extension failed: {failure}"
+            installation.status_reason = (
+                f"Registration with the extension failed: {failure}"
+                if installation.extension.type in APP_TYPES
+                else f"The extension could not be made usable: {failure}"
+            )
         else:
             installation.status = InstallationStatus.ACTIVE
             installation.status_reason = ""
@@ -307,6 +314,17 @@ def activate_installation(*, installation_id: Any) -> Installation | None:
             adjust_counters(extension_id=installation.extension_id, active=1, total=1)
             enqueue_webhook(installation=installation, event="installation.created", data={})
     return installation
+
+
+def _make_usable(installation: Installation) -> str | None:
+    """Register the declarative payload for the organization; None on success, else why it failed."""
+    try:
+        # A savepoint: a refused payload leaves nothing half-registered, and the installation still fails.
+        with transaction.atomic():
+            make_payload_usable(installation=installation)
+    except PayloadUnusable as exc:
+        return str(exc)
+    return None
 
 
 def retry_installation(*, installation: Installation, actor: User) -> Installation:
@@ -390,6 +408,7 @@ def uninstall_installation(*, installation: Installation, actor: User) -> Instal
         installation.token_hash = ""
         installation.pending_version = None
         installation.save(update_fields=["status", "uninstalled_at", "token_hash", "pending_version", "updated_at"])
+        withdraw_payload(installation=installation)
         record_audit_event(actor=actor, action="marketplace.extension_uninstalled", target=installation)
         record_analytics_event(
             extension=installation.extension,
@@ -444,6 +463,11 @@ def _apply_update(installation: Installation, version: ExtensionVersion, actor: 
     # Least privilege: what the running version asks for, so a permission dropped and later re-added
     # needs consent again.
     installation.granted_permissions = permissions_of(version)
+    if installation.status == InstallationStatus.ACTIVE and installation.extension.type not in APP_TYPES:
+        # The new version's manifest replaces the registered one; a refusal keeps the running one and says so.
+        failure = _make_usable(installation)
+        if failure:
+            installation.status_reason = f"The new version could not be made usable: {failure}"
     installation.save(
         update_fields=["version", "pending_version", "status_reason", "granted_permissions", "updated_at"]
     )

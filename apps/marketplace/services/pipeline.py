@@ -241,8 +241,9 @@ def handshake_findings(registration_url: str) -> list[rules.Finding]:
 
 
 def run_test_step(*, version_id: Any) -> bool:
-    """Connector manifests against the connector schema (sandboxes once the framework lands), workflow
-    definitions against their schema and known connectors, app URLs through the registration handshake."""
+    """Connector manifests rehearsed by the connector framework's declarative runner on their recorded
+    responses (the older descriptive format: its schema only), workflow definitions against their schema
+    and known connectors, app URLs through the registration handshake."""
     version = _claim(version_id, (VersionStatus.TESTING,), VersionStatus.TESTING)
     if version is None:
         return False
@@ -255,7 +256,7 @@ def run_test_step(*, version_id: Any) -> bool:
             if error:
                 findings.append(rules.Finding("MKT-T001", f"The connector manifest is {error}.", file=name))
             elif name is not None:
-                findings.extend(exercise_connector_manifest(document, file=name, text=text or ""))
+                findings.extend(exercise_connector_manifest(document, file=name, text=text or "", package=package))
         elif manifest.type in APP_TYPES and manifest.app is not None:
             findings.extend(handshake_findings(str(manifest.app.registration_url)))
         else:

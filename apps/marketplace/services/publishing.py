@@ -23,6 +23,7 @@ from apps.marketplace.models import (
     VersionChannel,
     VersionStatus,
 )
+from apps.marketplace.services.directory import publish_publisher_entry
 from apps.security.services import record_audit_event
 from nofx_sdk import rules
 from nofx_sdk.rules.archive import ArchiveLimits
@@ -61,6 +62,7 @@ def create_publisher(
                 organization=organization,
                 data={"slug": slug},
             )
+            publish_publisher_entry(publisher=publisher)
     except IntegrityError as exc:
         raise Conflict("That publisher slug is taken.", field="slug", code="slug_taken") from exc
     return publisher
@@ -77,6 +79,7 @@ def update_publisher(
             publisher.website = website
         publisher.save(update_fields=["name", "website", "updated_at"])
         record_audit_event(actor=actor, action="marketplace.publisher_updated", target=publisher)
+        publish_publisher_entry(publisher=publisher)
     return publisher
 
 
@@ -91,6 +94,7 @@ def verify_publisher(*, publisher: Publisher, actor: User | None, verified: bool
             action="marketplace.publisher_verified" if verified else "marketplace.publisher_unverified",
             target=publisher,
         )
+        publish_publisher_entry(publisher=publisher)
         from apps.marketplace.services.catalog import refresh_extension_listing
 
         for extension in publisher.extensions.all():

@@ -20,6 +20,8 @@ from apps.sync.models import (
     RunTrigger,
     Side,
     SyncRun,
+    WorkflowDraft,
+    WorkflowDraftStatus,
     WorkflowStatus,
 )
 
@@ -113,3 +115,11 @@ class DataMovementFilterSet(django_filters.FilterSet):
 
     def filter_record(self, queryset: QuerySet[DataMovement], name: str, value: str) -> QuerySet:
         return queryset.filter(Q(source_record_id=value) | Q(target_record_id=value))
+
+
+class WorkflowDraftFilterSet(django_filters.FilterSet):
+    status = StrictChoiceFilter(choices=WorkflowDraftStatus.choices)
+
+    class Meta:
+        model = WorkflowDraft
+        fields = ("status",)

@@ -18,6 +18,7 @@ from apps.sync.models import (
     IntegrationWorkflow,
     ScheduleKind,
     SyncRun,
+    WorkflowDraft,
 )
 
 MAPPINGS_HELP = (
@@ -241,3 +242,41 @@ class DataMovementSerializer(serializers.ModelSerializer[DataMovement]):
     @extend_schema_field(serializers.IntegerField())
     def get_audit_event(self, movement: DataMovement) -> int:
         return int(movement.audit_event_id)
+
+
+class WorkflowDraftSerializer(serializers.ModelSerializer[WorkflowDraft]):
+    class Meta:
+        model = WorkflowDraft
+        fields = (
+            "id",
+            "name",
+            "description",
+            "source_provider",
+            "source_object_type",
+            "target_provider",
+            "target_object_type",
+            "direction",
+            "mappings",
+            "conflict_policy",
+            "interval_seconds",
+            "notes",
+            "installed_from",
+            "status",
+            "workflow",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class WorkflowDraftCompleteSerializer(serializers.Serializer[Any]):
+    source_connector = OrganizationScopedRelatedField(
+        queryset=Connector.objects.all(), help_text="A connector of the draft's `source_provider`."
+    )
+    target_connector = OrganizationScopedRelatedField(
+        queryset=Connector.objects.all(), help_text="A connector of the draft's `target_provider`."
+    )
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    paused = serializers.BooleanField(
+        required=False, default=True, help_text="Start the workflow paused (the default) to review it first."
+    )

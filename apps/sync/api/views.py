@@ -19,6 +19,7 @@ from apps.sync.api.filters import (
     FailedRecordFilterSet,
     IntegrationWorkflowFilterSet,
     SyncRunFilterSet,
+    WorkflowDraftFilterSet,
 )
 from apps.sync.models import (
     Conflict,
@@ -28,6 +29,7 @@ from apps.sync.models import (
     FailedRecordStatus,
     IntegrationWorkflow,
     SyncRun,
+    WorkflowDraft,
 )
 from apps.sync.paths import MISSING
 from apps.sync.workflow_templates import TEMPLATES
@@ -232,3 +234,37 @@ class DataMovementViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet
     filterset_class = DataMovementFilterSet
     permission_classes = [*viewsets.ReadOnlyModelViewSet.permission_classes, OrganizationPermission]
     required_permissions = {"*": "workflows.view"}
+
+
+@extend_schema(tags=["workflows"])
+@extend_schema_view(
+    complete=extend_schema(request=s.WorkflowDraftCompleteSerializer, responses={201: s.IntegrationWorkflowSerializer}),
+)
+class WorkflowDraftViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet[WorkflowDraft]):
+    """Workflow definitions waiting for their connectors (e.g. from an installed marketplace extension)."""
+
+    queryset = WorkflowDraft.objects.all()
+    serializer_class = s.WorkflowDraftSerializer
+    filterset_class = WorkflowDraftFilterSet
+    permission_classes = [*viewsets.ReadOnlyModelViewSet.permission_classes, OrganizationPermission]
+    required_permissions = {"list": "workflows.view", "retrieve": "workflows.view", "complete": "workflows.manage"}
+    extra_error_codes = (409, 422)
+
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str | None = None) -> Response:
+        """Choose the two connectors: the workflow is created (paused unless told otherwise)."""
+        draft = self.get_object()
+        payload = s.WorkflowDraftCompleteSerializer(data=request.data, context=self.get_serializer_context())
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        workflow = services.complete_workflow_draft(
+            draft=draft,
+            actor=self.actor,
+            source_connector=data["source_connector"],
+            target_connector=data["target_connector"],
+            name=data.get("name", ""),
+            paused=data.get("paused", True),
+        )
+        workflows = IntegrationWorkflowViewSet.queryset.filter(pk=workflow.pk)
+        body = s.IntegrationWorkflowSerializer(workflows.get(), context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -12,6 +12,7 @@ from apps.connectors.models import Connector, ConnectorHealthSample, ConnectorSt
 from apps.connectors.sandboxes import github
 from apps.security.models import AuditEvent
 from tests.factories.connectors import ConnectorFactory
+from tests.factories.sync import IntegrationWorkflowFactory
 
 GITHUB = {"owner": github.OWNER, "repo": github.REPO}
 
@@ -308,3 +309,23 @@ def test_the_provider_catalogue_lists_every_provider_with_its_schemas(owner_clie
     assert catalogue["jira"]["credentials_schema"]["required"] == ["api_token"]
     assert catalogue["slack"]["notification_channel"] is True
     assert catalogue["github_declarative"]["object_types"] == ["issue", "issue_comment"]
+
+
+def test_deleting_a_connector_a_workflow_uses_answers_409_naming_the_workflows(owner_client, organization):
+    # given a connector that two workflows read from or write to
+    connector = ConnectorFactory(organization=organization)
+    reading = IntegrationWorkflowFactory(organization=organization, name="Issues out", source_connector=connector)
+    writing = IntegrationWorkflowFactory(organization=organization, name="Issues in", target_connector=connector)
+    # when
+    response = owner_client.delete(f"/api/v1/connectors/{connector.pk}/")
+    # then
+    assert response.status_code == 409, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["type"].endswith("/connector-in-use")
+    assert "Issues in" in problem["detail"]
+    assert "Issues out" in problem["detail"]
+    assert sorted(error["message"] for error in problem["errors"]) == ["Issues in", "Issues out"]
+    assert {error["id"] for error in problem["errors"]} == {str(reading.pk), str(writing.pk)}
+    assert Connector.objects.filter(pk=connector.pk).exists()
+    assert not AuditEvent.objects.filter(action="connectors.connector_deleted").exists()

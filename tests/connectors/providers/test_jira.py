@@ -149,3 +149,68 @@ def test_a_deleted_issue_is_gone(jira):
 
     with pytest.raises(RecordNotFound):
         provider.get("issue", issue["id"])
+
+
+def test_creating_an_issue_with_a_status_moves_it_there_after_the_create(jira):
+    # given
+    sandbox, provider = jira
+    # when
+    record = provider.create("issue", {"summary": "Started elsewhere", "status": "In Progress"})
+    # then
+    assert record.data["status"] == "In Progress"
+    assert sandbox.issues[record.id]["fields"]["status"]["name"] == "In Progress"
+    assert len(sandbox.issues) == 1
+
+
+def test_creating_an_issue_in_the_status_it_starts_in_needs_no_transition(jira):
+    # given a status the new issue already has (Jira offers no transition from a status to itself)
+    sandbox, provider = jira
+    sandbox.log.clear()
+    # when
+    record = provider.create("issue", {"summary": "New elsewhere too", "status": "to do"})
+    # then
+    assert record.data["status"] == "To Do"
+    assert [call.path for call in sandbox.log if call.path.endswith("/transitions")] == []
+    assert len(sandbox.issues) == 1
+
+
+def test_updating_an_issue_to_its_own_status_in_another_case_needs_no_transition(jira):
+    # given
+    sandbox, provider = jira
+    issue = sandbox.add_issue("Already done")
+    sandbox.touch_issue(issue["id"], status={"name": "Done", "statusCategory": {"key": "done"}})
+    # when
+    record = provider.update("issue", issue["id"], {"status": "done"})
+    # then
+    assert record.data["status"] == "Done"
+
+
+def test_creating_an_issue_with_a_status_no_transition_reaches_leaves_no_issue_behind(jira):
+    from apps.connectors.errors import InvalidRequest
+
+    # given
+    sandbox, provider = jira
+    # when
+    with pytest.raises(InvalidRequest, match="Blocked"):
+        provider.create("issue", {"summary": "Blocked elsewhere", "status": "Blocked"})
+    # then a retry of the create cannot make a duplicate of a half-made issue
+    assert sandbox.issues == {}
+
+
+def test_when_the_undo_of_a_create_is_refused_the_status_problem_is_still_what_is_reported(jira, monkeypatch):
+    from apps.connectors.errors import ConnectorError, InvalidRequest
+
+    # given a Jira that refuses to delete issues
+    sandbox, provider = jira
+    send = provider.http.request
+
+    def refuse_deletes(method, url, **kwargs):
+        if method == "DELETE":
+            raise ConnectorError("You may not delete issues.", status=403)
+        return send(method, url, **kwargs)
+
+    monkeypatch.setattr(provider.http, "request", refuse_deletes)
+    # when / then
+    with pytest.raises(InvalidRequest, match="Blocked"):
+        provider.create("issue", {"summary": "Blocked elsewhere", "status": "Blocked"})
+    assert len(sandbox.issues) == 1

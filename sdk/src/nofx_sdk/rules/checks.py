@@ -357,7 +357,7 @@ def _egress_findings(
                 contacted.append((str(url), _at(loaded, "app", key)))
     name, text, document, _ = payload_of(package, manifest)
     if manifest.type == ExtensionType.CONNECTOR and isinstance(document, dict):
-        for key in ("baseUrl",):
+        for key in ("baseUrl", "base_url"):  # the marketplace's descriptive format, the framework's
             if isinstance(document.get(key), str):
                 contacted.append((document[key], {"file": name, "line": line_of(text or "", (key,))}))
         auth = document.get("auth")
@@ -402,6 +402,12 @@ def check_payload(package: ReadPackage, context: PackageContext) -> list[Finding
     what = "connector manifest" if is_connector else "workflow definition"
     if error:
         return [Finding(rule_id, f"The {what} is {error}.", file=name)]
+    if is_connector and isinstance(document, dict) and "manifest_version" in document:
+        # The connector framework's own format: the framework's schema decides (the pipeline's test step
+        # also rehearses it on recorded responses).
+        from apps.marketplace.connectors_bridge import framework_manifest_findings
+
+        return framework_manifest_findings(document, file=name)
     validator = CONNECTOR_VALIDATOR if is_connector else WORKFLOW_VALIDATOR
     findings = [
         Finding(
