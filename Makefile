@@ -87,8 +87,11 @@ migrations-check: install-dev
 	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) makemigrations --check --dry-run
 
 ## schema: regenerate the committed OpenAPI schema after changing the API.
+## schema: regenerate the committed OpenAPI document and the SDK's TypeScript API types made from it.
+## A fixed hash seed keeps the document's order stable, so a regeneration shows only real changes.
 schema: install-dev
-	DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
+	PYTHONHASHSEED=0 DJANGO_SETTINGS_MODULE=nofx.settings.test $(MANAGE) spectacular --validate --fail-on-warn --file docs/api/openapi.yaml
+	cd sdk/typescript && npm ci --no-audit --no-fund --silent && npm run --silent generate
 
 ## billing-smoke: purchase -> webhook -> entitlement -> install -> usage -> statement against localstripe.
 billing-smoke: install-dev var

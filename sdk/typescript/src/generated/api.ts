@@ -991,6 +991,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflow-drafts/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Workflow definitions waiting for their connectors (e.g. from an installed marketplace extension). */
+        get: operations["workflow_drafts_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflow-drafts/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Workflow definitions waiting for their connectors (e.g. from an installed marketplace extension). */
+        get: operations["workflow_drafts_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflow-drafts/{id}/complete/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Choose the two connectors: the workflow is created (paused unless told otherwise). */
+        post: operations["workflow_drafts_complete_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/api-clients/": {
         parameters: {
             query?: never;
@@ -2524,6 +2575,10 @@ export interface components {
             /** @description The validated manifest. */
             document: unknown;
             readonly document_sha256: string;
+            /** @description `marketplace:<installation id>` when an installed extension brought it. */
+            readonly installed_from: string;
+            /** @description False once its extension is uninstalled: no new connectors may use it. */
+            readonly is_active: boolean;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
@@ -3702,6 +3757,19 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["WebhookDelivery"][];
         };
+        PaginatedWorkflowDraftList: {
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?cursor=cD00ODY%3D"
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?cursor=cj0xJnA9NDg3
+             */
+            previous?: string | null;
+            results: components["schemas"]["WorkflowDraft"][];
+        };
         PatchedApiClientUpdateRequest: {
             name?: string;
             description?: string;
@@ -4623,6 +4691,57 @@ export interface components {
          * @enum {string}
          */
         WorkflowDirectionEnum: "one_way" | "bidirectional";
+        WorkflowDraft: {
+            /** Format: uuid */
+            readonly id: string;
+            readonly name: string;
+            readonly description: string;
+            /** @description The provider the source connector must be. */
+            readonly source_provider: string;
+            readonly source_object_type: string;
+            /** @description The provider the target connector must be. */
+            readonly target_provider: string;
+            readonly target_object_type: string;
+            readonly direction: components["schemas"]["WorkflowDirectionEnum"];
+            readonly mappings: unknown;
+            readonly conflict_policy: components["schemas"]["ConflictPolicyEnum"];
+            readonly interval_seconds: number;
+            /** @description What could not be carried over from the source. */
+            readonly notes: unknown;
+            readonly installed_from: string;
+            readonly status: components["schemas"]["WorkflowDraftStatusEnum"];
+            /** Format: uuid */
+            readonly workflow: string | null;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            readonly updated_at: string;
+        };
+        WorkflowDraftCompleteRequest: {
+            /**
+             * Format: uuid
+             * @description A connector of the draft's `source_provider`.
+             */
+            source_connector: string;
+            /**
+             * Format: uuid
+             * @description A connector of the draft's `target_provider`.
+             */
+            target_connector: string;
+            name?: string;
+            /**
+             * @description Start the workflow paused (the default) to review it first.
+             * @default true
+             */
+            paused: boolean;
+        };
+        /**
+         * @description * `open` - Waiting for connectors
+         *     * `completed` - Completed into a workflow
+         *     * `withdrawn` - Withdrawn (its extension was uninstalled)
+         * @enum {string}
+         */
+        WorkflowDraftStatusEnum: "open" | "completed" | "withdrawn";
         WorkflowFromTemplateRequest: {
             /** @description A template key (see `GET /workflows/templates/`). */
             template: string;
@@ -4945,6 +5064,15 @@ export interface operations {
             };
             /** @description Rate limit or quota exceeded; retry after `Retry-After` seconds. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A data-residency rule forbids sending the organization's data to this destination; `rule_id` names the rule, `detail` gives its reason. */
+            451: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10816,6 +10944,278 @@ export interface operations {
             };
             /** @description No such resource in the caller's organization (objects of other organizations are never revealed). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit or quota exceeded; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    workflow_drafts_list: {
+        parameters: {
+            query?: {
+                /** @description The pagination cursor value. */
+                cursor?: string;
+                /** @description Number of results to return per page. */
+                page_size?: number;
+                /**
+                 * @description * `open` - Waiting for connectors
+                 *     * `completed` - Completed into a workflow
+                 *     * `withdrawn` - Withdrawn (its extension was uninstalled)
+                 */
+                status?: "completed" | "open" | "withdrawn";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PaginatedWorkflowDraftList"];
+                };
+            };
+            /** @description The request is malformed or has invalid fields (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid credentials were presented. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credentials are valid but lack the permission for this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization (objects of other organizations are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the resource's current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but violates a rule (see `errors`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit or quota exceeded; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    workflow_drafts_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID string identifying this workflow draft. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowDraft"];
+                };
+            };
+            /** @description No valid credentials were presented. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credentials are valid but lack the permission for this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization (objects of other organizations are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the resource's current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but violates a rule (see `errors`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit or quota exceeded; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    workflow_drafts_complete_create: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description For API clients: 1 to 255 printable ASCII characters. A retry with the same key and body gets the first response again (for 24 hours) instead of doing the work twice; the same key with another body answers 422, and while the first request runs, 409. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description A UUID string identifying this workflow draft. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WorkflowDraftCompleteRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["WorkflowDraftCompleteRequest"];
+                "multipart/form-data": components["schemas"]["WorkflowDraftCompleteRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntegrationWorkflow"];
+                };
+            };
+            /** @description The request is malformed or has invalid fields (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid credentials were presented. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credentials are valid but lack the permission for this operation. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization (objects of other organizations are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the resource's current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body's media type is not supported. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but violates a rule (see `errors`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
