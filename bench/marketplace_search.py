@@ -12,16 +12,16 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
+
+from throwaway_database import admin_connection, database_urls, median_and_p95  # noqa: E402 - after the path is set
 
 TARGET_P95_MS = 50.0
 WORDS = (
@@ -38,29 +38,6 @@ WORDS = (
 TYPES = ("connector", "workflow", "template", "agent", "analytics")
 PRICING = ("free", "free", "free", "one_time", "subscription", "usage")
 SUPPORT = ("community", "community", "professional", "enterprise")
-
-
-def _database_urls() -> tuple[str, str, str]:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
-    parts = urlsplit(url)
-    name = f"nofx_bench_{uuid.uuid4().hex[:8]}"
-    return url, urlunsplit(parts._replace(path=f"/{name}")), name
-
-
-def _admin_connection(url: str) -> Any:
-    import psycopg
-
-    parts = urlsplit(url)
-    return psycopg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        dbname="postgres",
-        autocommit=True,
-    )
 
 
 def _vocabulary(rng: random.Random, size: int) -> list[str]:
@@ -203,12 +180,6 @@ def _seed(count: int, rng: random.Random, rare_words: list[str]) -> None:
         cursor.execute("VACUUM ANALYZE extension_versions")
 
 
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)]
-    return statistics.median(ordered), p95
-
-
 def _timed(fn: Any, queries: list[dict[str, Any]]) -> list[float]:
     for query in queries[:10]:
         fn(query)  # warm caches and plans
@@ -226,8 +197,8 @@ def main() -> int:
     parser.add_argument("--searches", type=int, default=300)
     args = parser.parse_args()
 
-    source_url, bench_url, name = _database_urls()
-    with _admin_connection(source_url) as admin:
+    source_url, bench_url, name = database_urls()
+    with admin_connection(source_url) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         os.environ["DATABASE_URL"] = bench_url
@@ -289,9 +260,9 @@ def main() -> int:
         }
         print(f"\ncatalog search at {args.extensions} extensions, {len(queries)} searches (PostgreSQL)")
         for label, samples in figures.items():
-            p50, p95 = _percentiles(samples)
+            p50, p95 = median_and_p95(samples)
             print(f"  {label:<44} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
-        _, search_p95 = _percentiles(figures["search page (24 results + count)"])
+        _, search_p95 = median_and_p95(figures["search page (24 results + count)"])
         verdict = "OK" if search_p95 <= TARGET_P95_MS else "OVER TARGET"
         print(f"  target: search page p95 <= {TARGET_P95_MS:.0f} ms -> {verdict}")
 
@@ -307,7 +278,7 @@ def main() -> int:
         connection.close()
         return 0 if len(set(counts)) == 1 else 1
     finally:
-        with _admin_connection(source_url) as admin:
+        with admin_connection(source_url) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

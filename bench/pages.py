@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
+
+from throwaway_database import admin_connection, database_urls, median_and_p95  # noqa: E402 - after the path is set
 
 TARGET_P95_MS = 100.0
 
@@ -57,29 +56,6 @@ PAGES = [
     Page("installation page", lambda demo: f"/marketplace/installed/{demo.installation_id}/", True),
 ]
 HTMX_PAGES = {"search (htmx results)"}
-
-
-def _database_urls() -> tuple[str, str, str]:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
-    parts = urlsplit(url)
-    name = f"nofx_bench_{uuid.uuid4().hex[:8]}"
-    return url, urlunsplit(parts._replace(path=f"/{name}")), name
-
-
-def _admin_connection(url: str) -> Any:
-    import psycopg
-
-    parts = urlsplit(url)
-    return psycopg.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username,
-        password=parts.password,
-        dbname="postgres",
-        autocommit=True,
-    )
 
 
 def _seed(extensions: int) -> Demo:
@@ -155,20 +131,14 @@ def _seed(extensions: int) -> Demo:
     return Demo(extension_slug=featured.slug, installation_id=str(installations[0].pk), admin=admin)
 
 
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)]
-    return statistics.median(ordered), p95
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--extensions", type=int, default=300)
     parser.add_argument("--requests", type=int, default=100)
     args = parser.parse_args()
 
-    source_url, bench_url, name = _database_urls()
-    with _admin_connection(source_url) as admin:
+    source_url, bench_url, name = database_urls()
+    with admin_connection(source_url) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     media = tempfile.TemporaryDirectory(prefix="nofx-bench-media-")
     try:
@@ -207,7 +177,7 @@ def main() -> int:
                 assert response.status_code == 200, (url, response.status_code)
             with CaptureQueriesContext(connection) as captured:
                 client.get(url, headers=headers)
-            p50, p95 = _percentiles(samples)
+            p50, p95 = median_and_p95(samples)
             if p95 > TARGET_P95_MS:
                 over.append(page.name)
             print(f"  {page.name:<30} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   {len(captured):3d} queries")
@@ -218,7 +188,7 @@ def main() -> int:
         return 0 if not over else 1
     finally:
         media.cleanup()
-        with _admin_connection(source_url) as admin:
+        with admin_connection(source_url) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
