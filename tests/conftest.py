@@ -181,3 +181,26 @@ def active_regions() -> list[str]:
     from tests.factories.regions import RegionFactory
 
     return [RegionFactory(code=code).code for code in ("us-east", "eu-west")]
+
+
+@pytest.fixture
+def publisher(organization: Organization) -> Any:
+    """The organization as a marketplace publisher (`acme`)."""
+    from tests.factories.marketplace import PublisherFactory
+
+    return PublisherFactory(organization=organization, slug="acme", name="Acme")
+
+
+@pytest.fixture
+def developer(organization: Organization, make_member: Any) -> User:
+    return make_member(organization, Role.DEVELOPER)
+
+
+@pytest.fixture
+def run_on_commit(django_capture_on_commit_callbacks: Any) -> Any:
+    """Run on-commit callbacks (the pipeline chain, activations, webhooks) as the block exits."""
+
+    def runner() -> Any:
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return runner

@@ -8,8 +8,10 @@ organization whose role carries `extensions.publish` (developers, admins, owners
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -97,6 +99,27 @@ def _no_organization(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:home")
 
 
+PortalView = Callable[..., HttpResponse]
+
+
+def portal_page(perm: str = PUBLISH) -> Callable[[PortalView], Callable[..., HttpResponse]]:
+    """Resolve the signed-in member's organization and publisher (needing `perm`) and hand it to the view as
+    `portal`; a member without an organization is sent to create or join one."""
+
+    def decorate(view: PortalView) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                portal = _portal(request, perm)
+            except NoOrganization:
+                return _no_organization(request)
+            return view(request, portal, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
 def _context(portal: Portal, section: str, **extra: Any) -> dict[str, Any]:
     return {"organization": portal.organization, "publisher": portal.publisher, "section": section, **extra}
 
@@ -106,11 +129,8 @@ def _context(portal: Portal, section: str, **extra: Any) -> dict[str, Any]:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def home(request: HttpRequest) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def home(request: HttpRequest, portal: Portal) -> HttpResponse:
     if portal.publisher is None:
         return _onboarding(request, portal)
     publisher = portal.publisher
@@ -152,11 +172,8 @@ def _onboarding(request: HttpRequest, portal: Portal) -> HttpResponse:
 
 @login_required
 @require_POST
-def update_profile(request: HttpRequest) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def update_profile(request: HttpRequest, portal: Portal) -> HttpResponse:
     publisher = _publisher(portal)
     form = PublisherProfileForm(request.POST)
     if not form.is_valid():
@@ -174,11 +191,8 @@ def update_profile(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def upload(request: HttpRequest) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def upload(request: HttpRequest, portal: Portal) -> HttpResponse:
     publisher = _publisher(portal)
     form = UploadForm(request.POST or None, request.FILES or None)
     status = 200
@@ -212,12 +226,9 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def extension_detail(request: HttpRequest, slug: str) -> HttpResponse:
+@portal_page()
+def extension_detail(request: HttpRequest, portal: Portal, slug: str) -> HttpResponse:
     """One extension's versions, newest first, with their review status and channel."""
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
     publisher = _publisher(portal)
     extension = get_object_or_404(selectors.extensions_of(publisher), slug=slug)
     versions = list(extension.versions.select_related("uploaded_by"))
@@ -281,34 +292,25 @@ def _own_version(publisher: Publisher, version_id: uuid.UUID) -> ExtensionVersio
 
 @login_required
 @require_GET
-def version_detail(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def version_detail(request: HttpRequest, portal: Portal, version_id: uuid.UUID) -> HttpResponse:
     version = _own_version(_publisher(portal), version_id)
     return render(request, "developers/version.html", _version_context(portal, version))
 
 
 @login_required
 @require_GET
-def version_status(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
+@portal_page()
+def version_status(request: HttpRequest, portal: Portal, version_id: uuid.UUID) -> HttpResponse:
     """The steps and findings alone, which the version page polls with htmx until the pipeline stops."""
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
     version = _own_version(_publisher(portal), version_id)
     return render(request, "developers/_version_status.html", _version_context(portal, version))
 
 
 @login_required
 @require_POST
-def version_publish(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def version_publish(request: HttpRequest, portal: Portal, version_id: uuid.UUID) -> HttpResponse:
     version = _own_version(_publisher(portal), version_id)
     if publish_version(version_id=version.pk, actor=portal.user, explicit=True):
         messages.success(request, f"{version} is published; customers can install it now.")
@@ -319,11 +321,8 @@ def version_publish(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse
 
 @login_required
 @require_POST
-def version_yank(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def version_yank(request: HttpRequest, portal: Portal, version_id: uuid.UUID) -> HttpResponse:
     version = _own_version(_publisher(portal), version_id)
     form = YankForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
@@ -338,11 +337,8 @@ def version_yank(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_POST
-def version_channel(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def version_channel(request: HttpRequest, portal: Portal, version_id: uuid.UUID) -> HttpResponse:
     version = _own_version(_publisher(portal), version_id)
     try:
         set_version_channel(version=version, actor=portal.user, channel=request.POST.get("channel", ""))
@@ -356,12 +352,9 @@ def version_channel(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse
 
 @login_required
 @require_POST
-def version_install(request: HttpRequest, version_id: uuid.UUID) -> HttpResponse:
+@portal_page("extensions.install")
+def version_install(request: HttpRequest, portal: Portal, version_id: uuid.UUID) -> HttpResponse:
     """Try a channel version in the publisher's own organization before publishing it."""
-    try:
-        portal = _portal(request, "extensions.install")
-    except NoOrganization:
-        return _no_organization(request)
     version = _own_version(_publisher(portal), version_id)
     try:
         config = json.loads(request.POST.get("config") or "{}")
@@ -389,11 +382,8 @@ def _analytics_window() -> tuple[Any, Any]:
 
 @login_required
 @require_GET
-def analytics(request: HttpRequest) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def analytics(request: HttpRequest, portal: Portal) -> HttpResponse:
     publisher = _publisher(portal)
     since, until = _analytics_window()
     series = selectors.analytics_series(publisher, since=since, until=until)
@@ -415,11 +405,8 @@ def analytics(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def analytics_csv(request: HttpRequest, series_key: str) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def analytics_csv(request: HttpRequest, portal: Portal, series_key: str) -> HttpResponse:
     publisher = _publisher(portal)
     if series_key not in selectors.SERIES_KEYS:
         raise Http404("No such series.")
@@ -471,25 +458,19 @@ def _render_credentials(request: HttpRequest, portal: Portal, *, status: int = 2
 
 @login_required
 @require_GET
-def credentials(request: HttpRequest) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def credentials(request: HttpRequest, portal: Portal) -> HttpResponse:
     _publisher(portal)
     return _render_credentials(request, portal)
 
 
 @login_required
 @require_POST
-def create_api_key(request: HttpRequest) -> HttpResponse:
+@portal_page("gateway.manage")
+def create_api_key(request: HttpRequest, portal: Portal) -> HttpResponse:
     """A key for the publisher's own scripts: its own API client, so it can be suspended on its own."""
     from apps.gateway.services import create_api_client, issue_api_key
 
-    try:
-        portal = _portal(request, "gateway.manage")
-    except NoOrganization:
-        return _no_organization(request)
     _publisher(portal)
     form = ApiKeyForm(request.POST)
     if not form.is_valid():
@@ -512,14 +493,11 @@ def create_api_key(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def revoke_key(request: HttpRequest, key_id: uuid.UUID) -> HttpResponse:
+@portal_page("gateway.manage")
+def revoke_key(request: HttpRequest, portal: Portal, key_id: uuid.UUID) -> HttpResponse:
     from apps.gateway.models import ApiKey
     from apps.gateway.services import revoke_api_key
 
-    try:
-        portal = _portal(request, "gateway.manage")
-    except NoOrganization:
-        return _no_organization(request)
     key = get_object_or_404(ApiKey.objects.for_organization(portal.organization), pk=key_id)
     revoke_api_key(key=key, actor=portal.user, reason="Revoked in the developer portal.")
     messages.success(request, f"The key {key.name} is revoked.")
@@ -528,13 +506,10 @@ def revoke_key(request: HttpRequest, key_id: uuid.UUID) -> HttpResponse:
 
 @login_required
 @require_POST
-def create_oauth_app(request: HttpRequest) -> HttpResponse:
+@portal_page("identity.manage")
+def create_oauth_app(request: HttpRequest, portal: Portal) -> HttpResponse:
     from apps.accounts.services import register_oauth_app
 
-    try:
-        portal = _portal(request, "identity.manage")
-    except NoOrganization:
-        return _no_organization(request)
     _publisher(portal)
     form = OAuthAppForm(request.POST)
     if not form.is_valid():
@@ -560,11 +535,8 @@ def create_oauth_app(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def tickets(request: HttpRequest) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def tickets(request: HttpRequest, portal: Portal) -> HttpResponse:
     publisher = _publisher(portal)
     form = TicketForm(request.POST or None)
     status = 200
@@ -593,11 +565,8 @@ def tickets(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def ticket_detail(request: HttpRequest, ticket_id: uuid.UUID) -> HttpResponse:
-    try:
-        portal = _portal(request)
-    except NoOrganization:
-        return _no_organization(request)
+@portal_page()
+def ticket_detail(request: HttpRequest, portal: Portal, ticket_id: uuid.UUID) -> HttpResponse:
     publisher = _publisher(portal)
     ticket = get_object_or_404(selectors.tickets_of(publisher), pk=ticket_id)
     form = ReplyForm(request.POST or None)

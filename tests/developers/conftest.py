@@ -5,25 +5,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from apps.accounts.models import Organization, User
-from apps.accounts.roles import Role
-from apps.marketplace.models import Publisher
-from tests.factories.marketplace import PublisherFactory
+from apps.accounts.models import User
 
 
 @pytest.fixture(autouse=True)
 def _media_root(settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
-
-
-@pytest.fixture
-def publisher(organization: Organization) -> Publisher:
-    return PublisherFactory(organization=organization, slug="acme", name="Acme")
-
-
-@pytest.fixture
-def developer(organization: Organization, make_member: Any) -> User:
-    return make_member(organization, Role.DEVELOPER)
 
 
 @pytest.fixture
@@ -39,13 +26,3 @@ def viewer_browser(viewer: User) -> Client:
     client = Client()
     client.force_login(viewer)
     return client
-
-
-@pytest.fixture
-def run_on_commit(django_capture_on_commit_callbacks: Any) -> Any:
-    """Run on-commit callbacks (the pipeline chain runs eagerly in tests) as the block exits."""
-
-    def runner() -> Any:
-        return django_capture_on_commit_callbacks(execute=True)
-
-    return runner

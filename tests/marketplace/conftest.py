@@ -5,10 +5,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from apps.accounts.models import Organization, User
-from apps.accounts.roles import Role
-from apps.marketplace.models import Publisher
-from tests.factories.marketplace import PublisherFactory
+from apps.accounts.models import User
 
 
 @pytest.fixture(autouse=True)
@@ -17,30 +14,10 @@ def _media_root(settings: Any, tmp_path: Any) -> None:
 
 
 @pytest.fixture
-def publisher(organization: Organization) -> Publisher:
-    return PublisherFactory(organization=organization, slug="acme", name="Acme")
-
-
-@pytest.fixture
-def developer(organization: Organization, make_member: Any) -> User:
-    return make_member(organization, Role.DEVELOPER)
-
-
-@pytest.fixture
 def developer_client(developer: User) -> APIClient:
     client = APIClient()
     client.force_authenticate(developer)
     return client
-
-
-@pytest.fixture
-def run_on_commit(django_capture_on_commit_callbacks: Any) -> Any:
-    """Run on-commit callbacks (the pipeline chain, activation, webhooks) as the block exits."""
-
-    def runner() -> Any:
-        return django_capture_on_commit_callbacks(execute=True)
-
-    return runner
 
 
 class AppServer:
