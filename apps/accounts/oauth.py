@@ -87,6 +87,24 @@ class OrganizationOAuth2Validator(OAuth2Validator):
         return {"email": user.email, "email_verified": True, "name": user.get_full_name()}
 
 
+def _observe_bearer_use(request: Request | HttpRequest, *, token: Any, user: Any, organization: Any) -> None:
+    """Tell the distant-addresses rule where this token was just presented from."""
+    from apps.security.observers import address_of, observe_quietly
+    from apps.security.services import observe_token_use
+
+    http_request = getattr(request, "_request", request)
+    ip = address_of(http_request)
+    if ip:
+        observe_quietly(
+            observe_token_use,
+            token_id=str(token.pk),
+            ip=ip,
+            kind="oauth_token",
+            user=user,
+            organization=organization,
+        )
+
+
 class OrganizationOAuth2Authentication(OAuth2Authentication):
     """Bearer tokens for the API. The organization rides on `request.auth.organization`."""
 
@@ -103,6 +121,7 @@ class OrganizationOAuth2Authentication(OAuth2Authentication):
         organization = registration.organization
         scopes = frozenset(token.scope.split())
         token.organization = organization
+        _observe_bearer_use(request, token=token, user=user, organization=organization)
         if user is None:
             principal = ServicePrincipal(
                 client_id=token.application.client_id,

@@ -24,6 +24,7 @@ from apps.gateway.credentials import address_in, parse_key, parse_networks, secr
 from apps.gateway.edge import client_ip, presents_certificate_header, verified_certificate_fingerprint
 from apps.gateway.models import ApiClient, ApiKey, ClientCertificate, ClientStatus, CredentialKind
 from apps.gateway.principals import ClientPrincipal, GatewayCredential
+from apps.security.observers import observe_quietly
 
 if TYPE_CHECKING:
     from apps.core.problems import Problem
@@ -114,6 +115,12 @@ def _authenticate_key(token: str, request: HttpRequest) -> GatewayCredential:
     client = key.client
     _admit_client(client, request)
     _note_use(key, now, client_ip(request))
+    # Imported here: DRF imports this module while `rest_framework.views` (which the services need) loads.
+    from apps.security.services import observe_token_use
+
+    observe_quietly(
+        observe_token_use, token_id=str(key.pk), ip=client_ip(request), kind="api_key", organization=client.organization
+    )
     scopes = frozenset(key.scopes) & frozenset(client.allowed_scopes)
     return GatewayCredential(
         kind=CredentialKind.API_KEY, client=client, organization=client.organization, scopes=scopes, key=key

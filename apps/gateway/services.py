@@ -30,7 +30,8 @@ from apps.gateway.principals import ClientPrincipal
 from apps.gateway.scopes import SCOPES, permissions_of, unknown_scopes
 from apps.gateway.selectors import default_plan
 from apps.gateway.transforms import TransformError, apply_transform, validate_transform
-from apps.security.services import record_audit_event
+from apps.security.observers import observe_person_after_commit
+from apps.security.services import observe_sensitive_action, record_audit_event
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +240,9 @@ def issue_api_key(
             action="gateway.key_issued",
             target=key,
             data={"client_id": str(client.pk), "key_id": key.key_id, "scopes": scopes},
+        )
+        observe_person_after_commit(
+            observe_sensitive_action, user=actor, organization=client.organization, action="gateway.key_issued"
         )
     return key, token
 

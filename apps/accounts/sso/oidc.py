@@ -77,7 +77,9 @@ class OrganizationSocialAccountAdapter(DefaultSocialAccountAdapter):
         claims = _claims(sociallogin)
         email = str(claims.get("email") or getattr(sociallogin.user, "email", "") or "")
         if claims.get("email_verified") is False:
-            raise ImmediateHttpResponse(self._refusal(request, "Your identity provider has not verified your email."))
+            raise ImmediateHttpResponse(
+                self._refusal(request, "Your identity provider has not verified your email.", username=email)
+            )
         groups = claims.get(idp.groups_claim) if idp.groups_claim else []
         full_name = str(claims.get("name") or "")
         try:
@@ -91,7 +93,7 @@ class OrganizationSocialAccountAdapter(DefaultSocialAccountAdapter):
                 method=SignInMethod.OIDC,
             )
         except BusinessRuleViolation as exc:
-            raise ImmediateHttpResponse(self._refusal(request, exc.message)) from None
+            raise ImmediateHttpResponse(self._refusal(request, exc.message, username=email)) from None
         user.backend = SINGLE_SIGN_ON_BACKEND
         setattr(request, SSO_SIGN_IN_ATTRIBUTE, (SignInMethod.OIDC, idp.organization))
         if not sociallogin.is_existing:
@@ -102,7 +104,10 @@ class OrganizationSocialAccountAdapter(DefaultSocialAccountAdapter):
         request.session["_nofx_sso_organization"] = str(idp.organization.pk)
         set_active_organization(request, idp.organization)
 
-    def _refusal(self, request: HttpRequest, detail: str) -> Any:
+    def _refusal(self, request: HttpRequest, detail: str, *, username: str = "") -> Any:
+        from apps.accounts.services import observe_failed_sign_in
+
+        observe_failed_sign_in(request=request, username=username or "oidc:unknown")
         return render(
             request, "accounts/sso_error.html", {"title": "Single sign-on failed", "detail": detail}, status=403
         )
