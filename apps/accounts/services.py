@@ -638,6 +638,34 @@ def revoke_tokens(*, user: User, actor: Any, reason: str, organization: Organiza
     return revoked
 
 
+def revoke_oauth_token(*, token: Any, actor: Any, reason: str) -> int:
+    """Revoke one OAuth2 access token and the refresh token that could renew it. Returns how many were revoked.
+
+    A client-credentials token has no refresh token; its app can ask for a new one with its secret.
+    """
+    from oauth2_provider.models import get_refresh_token_model
+
+    registration = OrganizationOAuthApp.objects.filter(application_id=token.application_id).first()
+    with transaction.atomic():
+        refresh = get_refresh_token_model().objects.filter(access_token=token, revoked__isnull=True).first()
+        if refresh is not None:
+            refresh.revoke()  # deletes the access token too
+        else:
+            token.revoke()
+        record_audit_event(
+            actor=actor,
+            action="accounts.oauth_token_revoked",
+            target=registration,
+            organization=registration.organization if registration else None,
+            data={
+                "application_id": str(token.application_id),
+                "user_id": str(token.user_id) if token.user_id else None,
+                "reason": reason[:60],
+            },
+        )
+    return 2 if refresh is not None else 1
+
+
 def record_token_grant(*, token: Any) -> None:
     """Audit an OAuth2 access token handed out (django-oauth-toolkit's `app_authorized` signal)."""
     registration = OrganizationOAuthApp.objects.filter(application_id=token.application_id).first()

@@ -335,6 +335,30 @@ def revoke_api_keys(
     return len(live)
 
 
+def restore_api_keys(*, actor: Actor | None, revoked_reason: str) -> int:
+    """Bring back the keys revoked with exactly this reason (an operator reversing a security response).
+
+    Keys expired meanwhile stay expired. Returns how many keys work again.
+    """
+    if not revoked_reason:
+        raise ValueError("Name the revocation reason to undo; keys revoked without one are never restored.")
+    with transaction.atomic():
+        revoked = list(
+            ApiKey.objects.select_for_update().filter(revoked_at__isnull=False, revoked_reason=revoked_reason)
+        )
+        for key in revoked:
+            key.revoked_at = None
+            key.revoked_reason = ""
+            key.save(update_fields=["revoked_at", "revoked_reason", "updated_at"])
+            record_audit_event(
+                actor=actor,
+                action="gateway.key_restored",
+                target=key,
+                data={"client_id": str(key.client_id), "key_id": key.key_id, "reason": revoked_reason[:200]},
+            )
+    return len(revoked)
+
+
 # -- Client certificates (mTLS) ---------------------------------------------------------------------------------
 
 
