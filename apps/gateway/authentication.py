@@ -27,6 +27,7 @@ from apps.gateway.principals import ClientPrincipal, GatewayCredential
 from apps.security.observers import observe_quietly
 
 if TYPE_CHECKING:
+    from apps.accounts.models import Organization
     from apps.core.problems import Problem
 
 REALM = "nofx"
@@ -41,12 +42,21 @@ class GatewayRefusal(Exception):
     code: str
     detail: str
     headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    title: str | None = None
 
     def as_problem(self) -> Problem:
         # Imported here: DRF imports this module while `rest_framework.views` (which problems needs) loads.
         from apps.core.problems import Problem
 
-        return Problem(status_code=self.status_code, code=self.code, detail=self.detail, headers=self.headers)
+        return Problem(
+            status_code=self.status_code,
+            code=self.code,
+            detail=self.detail,
+            headers=self.headers,
+            extra=self.extra,
+            title=self.title,
+        )
 
 
 def _challenge(error: str, description: str) -> dict[str, str]:
@@ -92,6 +102,34 @@ def _admit_client(client: ApiClient, request: HttpRequest) -> None:
         raise GatewayRefusal(403, "client_suspended", "This API client is suspended.")
     if client.ip_allowlist and not address_in(client_ip(request), parse_networks(client.ip_allowlist)):
         raise GatewayRefusal(403, "ip_not_allowed", "This API client may not call from this address.")
+    _admit_organization(client.organization, request)
+
+
+def _admit_organization(organization: Organization, request: HttpRequest) -> None:
+    """The organization's own IP rules, then its home region: checks the middleware cannot make for machines.
+
+    The network-rules middleware runs before any machine credential is known, so it only applies global
+    rules to them; the region middleware likewise cannot tell which organization a key acts for.
+    """
+    from apps.core.problems import Problem
+    from apps.regions.routing import ensure_served_here
+    from apps.security.client_ip import client_ip as security_client_ip
+    from apps.security.network_rules import refusal_for
+
+    refusal = refusal_for(security_client_ip(request), organization.pk)
+    if refusal is not None:
+        raise GatewayRefusal(403, f"ip_{refusal.reason}", refusal.detail)
+    try:
+        ensure_served_here(request, organization)
+    except Problem as elsewhere:
+        raise GatewayRefusal(
+            elsewhere.status_code,
+            elsewhere.problem_code,
+            str(elsewhere.detail),
+            headers=elsewhere.headers,
+            extra=elsewhere.extra,
+            title=elsewhere.title,
+        ) from None
 
 
 def _authenticate_key(token: str, request: HttpRequest) -> GatewayCredential:

@@ -110,7 +110,14 @@ def operation_of(request: HttpRequest) -> str:
 
 
 def _refusal_response(request: HttpRequest, refusal: GatewayRefusal) -> HttpResponse:
-    response = problem_response(request, status_code=refusal.status_code, code=refusal.code, detail=refusal.detail)
+    response = problem_response(
+        request,
+        status_code=refusal.status_code,
+        code=refusal.code,
+        detail=refusal.detail,
+        title=refusal.title,
+        extra=refusal.extra or None,
+    )
     for name, value in refusal.headers.items():
         response[name] = value
     return response
