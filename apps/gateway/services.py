@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Organization, User
 from apps.accounts.permissions import role_of
+from apps.accounts.principals import MachinePrincipal
 from apps.accounts.roles import PERMISSIONS, role_permissions
 from apps.connectors.models import Connector
 from apps.connectors.services import invoke_connector_action
@@ -45,7 +46,8 @@ MAX_ROTATION_OVERLAP = timedelta(days=30)
 def _actor_permissions(actor: Actor | None, organization: Organization) -> frozenset[str]:
     if actor is None:
         return frozenset(PERMISSIONS)  # the system itself (tasks, the security team's automated responses)
-    if isinstance(actor, ClientPrincipal):
+    if isinstance(actor, MachinePrincipal):
+        # An API client or an OAuth app: what its scopes grant, in its own organization.
         return actor.machine_permissions if actor.organization_id == organization.pk else frozenset()
     if actor.is_staff and actor.is_active:
         return frozenset(PERMISSIONS)

@@ -1,10 +1,11 @@
 """schemathesis against the running API, as an API client: no server error, no undocumented response.
 
-It starts the app on a live server, gives an API client a roomy plan and every scope but `gateway:write`
-(with it, schemathesis would suspend its own client or revoke its own key halfway through the run; the
-key-management paths are covered by tests/gateway/api/), and runs schemathesis' CLI with `--checks all`
-over the schema the app serves. Examples per operation are few and the seed is fixed, so the run is
-bounded and repeatable.
+It starts the app on a live server, gives an API client a roomy plan and every scope an API key may carry
+(every read scope and every write scope machines may hold, so the fuzzing reaches the views instead of
+403s) but `gateway:write` (with it, schemathesis would suspend its own client or revoke its own key
+halfway through the run; the key-management paths are covered by tests/gateway/api/), and runs
+schemathesis' CLI with `--checks all` over the schema the app serves. Examples per operation are few and
+the seed is fixed, so the run is bounded and repeatable.
 
 Two settings of the checks, both about requests that are valid by the schema yet refused by the domain:
 - 422 is an expected answer to schema-valid data: it is how the API reports a broken business rule
