@@ -47,6 +47,12 @@ def _claims(sociallogin: SocialLogin) -> dict[str, Any]:
 
 
 class OrganizationSocialAccountAdapter(DefaultSocialAccountAdapter):
+    def get_requests_session(self) -> Any:
+        """allauth's session for discovery, token, JWKS and userinfo calls, through the guarded transport."""
+        from apps.accounts.sso.outbound import guarded_requests_session
+
+        return guarded_requests_session(super().get_requests_session())
+
     def list_apps(self, request: HttpRequest, provider: Any = None, client_id: Any = None) -> list[SocialApp]:
         apps: list[SocialApp] = super().list_apps(request, provider=provider, client_id=client_id)
         if provider and provider != "openid_connect" and not str(provider).startswith(PROVIDER_PREFIX):
