@@ -37,7 +37,7 @@ from apps.compliance.models import (
     as_percent,
 )
 from apps.core.exceptions import BusinessRuleViolation, Conflict
-from apps.security.observers import observe_person_after_commit
+from apps.security.observers import acting_person, observe_person_after_commit
 from apps.security.services import observe_deletion, record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ def create_assessment(
             organization=organization,
             framework=framework,
             assessment_type=assessment_type,
-            created_by=actor if getattr(actor, "pk", None) else None,
+            created_by=acting_person(actor),
             **fields,
         )
         RequirementResult.objects.bulk_create(
@@ -312,7 +312,7 @@ def upload_evidence(
             sha256=digest.hexdigest(),
             description=description,
             expires_at=expires_at,
-            uploaded_by=actor if getattr(actor, "pk", None) else None,
+            uploaded_by=acting_person(actor),
         )
         evidence.file.save(name, File(upload), save=False)
         evidence.save()
