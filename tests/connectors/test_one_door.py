@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import requests
+from allauth.core.exceptions import ImmediateHttpResponse
 
 from apps.accounts.sso.oidc import OrganizationSocialAccountAdapter
 from apps.accounts.sso.outbound import TransportAdapter, fetch_idp_metadata, guarded_requests_session
@@ -116,9 +117,16 @@ def test_allauths_oidc_calls_go_through_the_guard(server, private_refused):
     session = OrganizationSocialAccountAdapter().get_requests_session()
     assert isinstance(session.get_adapter(f"{server}/"), TransportAdapter)
     # when discovery points at a private address
-    with pytest.raises(requests.ConnectionError):
+    with pytest.raises(ImmediateHttpResponse) as refused:
         session.get(f"{server}/.well-known/openid-configuration")
-    # then nothing was sent
+    # then nothing was sent, and allauth will show the SSO error page
+    assert _Handler.hits == []
+    assert refused.value.response.status_code == 502
+
+
+def test_a_plain_guarded_session_refuses_private_addresses_as_connection_errors(server, private_refused):
+    with pytest.raises(requests.ConnectionError):
+        guarded_requests_session(requests.Session()).get(f"{server}/x")
     assert _Handler.hits == []
 
 

@@ -48,10 +48,30 @@ def _claims(sociallogin: SocialLogin) -> dict[str, Any]:
 
 class OrganizationSocialAccountAdapter(DefaultSocialAccountAdapter):
     def get_requests_session(self) -> Any:
-        """allauth's session for discovery, token, JWKS and userinfo calls, through the guarded transport."""
-        from apps.accounts.sso.outbound import guarded_requests_session
+        """allauth's session for discovery, token, JWKS and userinfo calls, through the guarded transport.
 
-        return guarded_requests_session(super().get_requests_session())
+        An IdP on an address the platform may not call gets the SSO error page, not a server error.
+        """
+        from allauth.core import context
+
+        from apps.accounts.sso.outbound import DestinationRefused, guarded_requests_session
+
+        session = guarded_requests_session(super().get_requests_session())
+        send = session.request
+
+        def request(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return send(*args, **kwargs)
+            except DestinationRefused:
+                detail = "Your organization's identity provider is on an address this platform may not call."
+                page = render(
+                    context.request, "accounts/sso_error.html", {"title": "Single sign-on failed", "detail": detail}
+                )
+                page.status_code = 502
+                raise ImmediateHttpResponse(page) from None
+
+        session.request = request  # type: ignore[method-assign]
+        return session
 
     def list_apps(self, request: HttpRequest, provider: Any = None, client_id: Any = None) -> list[SocialApp]:
         apps: list[SocialApp] = super().list_apps(request, provider=provider, client_id=client_id)

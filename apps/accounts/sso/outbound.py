@@ -48,6 +48,10 @@ def fetch_idp_metadata(url: str) -> str:
     return reply.body.decode("utf-8", errors="replace")
 
 
+class DestinationRefused(requests.ConnectionError):
+    """The guard refused the address: nothing was sent."""
+
+
 class TransportAdapter(requests.adapters.BaseAdapter):
     """A `requests` adapter that sends through the guarded transport instead of its own connection pool.
 
@@ -78,7 +82,9 @@ class TransportAdapter(requests.adapters.BaseAdapter):
                 timeout=float(seconds or METADATA_TIMEOUT_SECONDS),
                 max_bytes=METADATA_MAX_BYTES,
             )
-        except (AddressRefused, httpx.HTTPError) as exc:
+        except AddressRefused as exc:
+            raise DestinationRefused(str(exc), request=request) from exc
+        except httpx.HTTPError as exc:
             raise requests.ConnectionError(str(exc), request=request) from exc
         response = requests.Response()
         response.status_code = reply.status
