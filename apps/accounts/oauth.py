@@ -87,6 +87,42 @@ class OrganizationOAuth2Validator(OAuth2Validator):
         return {"email": user.email, "email_verified": True, "name": user.get_full_name()}
 
 
+def _admit_bearer(request: Request | HttpRequest, *, user: Any, organization: Any) -> None:
+    """What the middleware cannot check before DRF knows the token: a locked person, the organization's IP
+    rules, and the organization's home region (a 307 to it)."""
+    from apps.core.problems import Problem
+    from apps.regions.routing import ensure_served_here
+    from apps.security.client_ip import client_ip
+    from apps.security.network_rules import refusal_for
+    from apps.security.user_state import is_locked
+
+    http_request: HttpRequest = getattr(request, "_request", request)
+    if user is not None and is_locked(user.pk):
+        raise Problem(status_code=401, code="account_locked", detail="This account is locked for now.")
+    refusal = refusal_for(client_ip(http_request), organization.pk)
+    if refusal is not None:
+        raise Problem(status_code=403, code=f"ip_{refusal.reason}", detail=refusal.detail)
+    ensure_served_here(http_request, organization)
+
+
+def _observe_bearer_use(request: Request | HttpRequest, *, token: Any, user: Any, organization: Any) -> None:
+    """Tell the distant-addresses rule where this token was just presented from."""
+    from apps.security.observers import address_of, observe_quietly
+    from apps.security.services import observe_token_use
+
+    http_request = getattr(request, "_request", request)
+    ip = address_of(http_request)
+    if ip:
+        observe_quietly(
+            observe_token_use,
+            token_id=str(token.pk),
+            ip=ip,
+            kind="oauth_token",
+            user=user,
+            organization=organization,
+        )
+
+
 class OrganizationOAuth2Authentication(OAuth2Authentication):
     """Bearer tokens for the API. The organization rides on `request.auth.organization`."""
 
@@ -103,6 +139,8 @@ class OrganizationOAuth2Authentication(OAuth2Authentication):
         organization = registration.organization
         scopes = frozenset(token.scope.split())
         token.organization = organization
+        _admit_bearer(request, user=user, organization=organization)
+        _observe_bearer_use(request, token=token, user=user, organization=organization)
         if user is None:
             principal = ServicePrincipal(
                 client_id=token.application.client_id,

@@ -8,7 +8,8 @@
 - django-guardian holds an object grant of `perm` on `obj` for the person;
 
 and, when the request carries an OAuth2 token, the token's scopes include the permission's scope (see
-`scopes.py`). A machine principal (`ServicePrincipal`) is allowed by its scopes alone, in its organization.
+`scopes.py`). A machine principal (`MachinePrincipal`: API client or OAuth app) is allowed by its scopes alone,
+in its organization.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.db import models
 from guardian.core import ObjectPermissionChecker
 
 from apps.accounts.models import Organization, Team, TeamMembership
-from apps.accounts.principals import ServicePrincipal
+from apps.accounts.principals import MachinePrincipal
 from apps.accounts.roles import PERMISSIONS, ROLE_RANK, role_permissions
 from apps.accounts.scopes import scopes_allow
 from apps.accounts.selectors import membership_for
@@ -81,12 +82,9 @@ def user_can(user: Any, perm: str, organization: Organization | None, obj: model
         return False
     if obj is not None and getattr(obj, "organization_id", organization.pk) != organization.pk:
         return False
-    machine_permissions = getattr(user, "machine_permissions", None)
-    if machine_permissions is not None:
-        # An API client (apps.gateway.principals): its scopes grant permissions in its own organization only.
-        return user.organization_id == organization.pk and perm in machine_permissions
-    if isinstance(user, ServicePrincipal):
-        return user.organization.pk == organization.pk and scopes_allow(user.scopes, perm)
+    if isinstance(user, MachinePrincipal):
+        # An API client or OAuth app: its scopes grant permissions in its own organization only.
+        return bool(user.organization_id == organization.pk and perm in user.machine_permissions)
     token_scopes = user.__dict__.get(TOKEN_SCOPES_ATTRIBUTE)
     if token_scopes is not None and not scopes_allow(token_scopes, perm):
         return False

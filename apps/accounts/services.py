@@ -33,7 +33,28 @@ from apps.accounts.roles import Role, can_grant
 from apps.core.exceptions import BusinessRuleViolation, Conflict, NotPermitted
 from apps.regions.selectors import placeable_region_codes
 from apps.regions.services import record_organization_placement
+from apps.security import services as security
+from apps.security.observers import address_of, observe_person_after_commit, observe_quietly
 from apps.security.services import record_audit_event
+
+
+def _observe_role_raise(*, membership: Membership, previous: str, role: str) -> None:
+    """Tell the privilege-escalation detector about a role change, once it is committed."""
+    user, organization = membership.user, membership.organization
+    transaction.on_commit(
+        lambda: observe_quietly(
+            security.observe_role_change, user=user, organization=organization, old_role=previous, new_role=role
+        )
+    )
+
+
+def _observe_sensitive(*, actor: Any, organization: Organization | None, action: str) -> None:
+    """Tell the privilege-escalation detector about a sensitive action by a person, once it is committed."""
+    if organization is not None:
+        observe_person_after_commit(
+            security.observe_sensitive_action, user=actor, organization=organization, action=action
+        )
+
 
 # -- Organizations ---------------------------------------------------------------------------------------
 
@@ -155,6 +176,7 @@ def change_member_role(*, membership: Membership, role: str, actor: User) -> Mem
             target=locked,
             data={"user_id": str(locked.user_id), "from": previous, "to": role},
         )
+        _observe_role_raise(membership=locked, previous=previous, role=role)
     membership.role = role
     return membership
 
@@ -430,6 +452,7 @@ def grant_object_permission(*, user: User, perm: str, obj: Any, actor: User) -> 
             target=obj,
             data={"user_id": str(user.pk), "perm": perm},
         )
+        _observe_sensitive(actor=actor, organization=organization, action="accounts.object_permission_granted")
 
 
 def grant_object_role(*, user: User, role: str, obj: Any, actor: User) -> list[str]:
@@ -510,6 +533,11 @@ def start_session(
     from apps.accounts.session_control import mark_session_started
 
     mark_session_started(session, tracked, now)
+    ip = address_of(request)
+    if ip:
+        observe_quietly(
+            security.observe_login, username=user.email, ip=ip, success=True, user=user, organization=organization
+        )
     return tracked
 
 
@@ -608,6 +636,34 @@ def revoke_tokens(*, user: User, actor: Any, reason: str, organization: Organiza
                 data={"count": revoked, "reason": reason[:60]},
             )
     return revoked
+
+
+def revoke_oauth_token(*, token: Any, actor: Any, reason: str) -> int:
+    """Revoke one OAuth2 access token and the refresh token that could renew it. Returns how many were revoked.
+
+    A client-credentials token has no refresh token; its app can ask for a new one with its secret.
+    """
+    from oauth2_provider.models import get_refresh_token_model
+
+    registration = OrganizationOAuthApp.objects.filter(application_id=token.application_id).first()
+    with transaction.atomic():
+        refresh = get_refresh_token_model().objects.filter(access_token=token, revoked__isnull=True).first()
+        if refresh is not None:
+            refresh.revoke()  # deletes the access token too
+        else:
+            token.revoke()
+        record_audit_event(
+            actor=actor,
+            action="accounts.oauth_token_revoked",
+            target=registration,
+            organization=registration.organization if registration else None,
+            data={
+                "application_id": str(token.application_id),
+                "user_id": str(token.user_id) if token.user_id else None,
+                "reason": reason[:60],
+            },
+        )
+    return 2 if refresh is not None else 1
 
 
 def record_token_grant(*, token: Any) -> None:
@@ -747,6 +803,14 @@ def record_sign_in_failure(*, request: Any, email: str) -> None:
         target=user,
         data={"known_account": user is not None, "path": getattr(request, "path", "")[:100]},
     )
+    observe_failed_sign_in(request=request, username=email, user=user)
+
+
+def observe_failed_sign_in(*, request: Any, username: str, user: User | None = None) -> None:
+    """Hand a refused sign-in (password, LDAP, SAML, OIDC) to the brute-force and stuffing detectors."""
+    ip = address_of(request)
+    if ip:
+        observe_quietly(security.observe_login, username=username, ip=ip, success=False, user=user)
 
 
 def record_lockout(*, request: Any, email: str) -> None:
@@ -851,6 +915,7 @@ def provision_sso_member(
                 target=membership,
                 data={"user_id": str(user.pk), "from": previous, "to": role, "source": method},
             )
+            _observe_role_raise(membership=membership, previous=previous, role=role)
         for team in Team.objects.filter(organization=organization, slug__in=team_slugs):
             _link, created = TeamMembership.objects.get_or_create(team=team, membership=membership)
             if created:
@@ -1018,6 +1083,7 @@ def configure_saml_idp(
             organization=organization,
             data={"created": created, "from_url": bool(fetched_at), "enabled": is_enabled},
         )
+        _observe_sensitive(actor=actor, organization=organization, action="accounts.saml_idp_configured")
     return idp
 
 
@@ -1062,6 +1128,7 @@ def configure_oidc_idp(
             organization=organization,
             data={"created": created, "enabled": is_enabled},
         )
+        _observe_sensitive(actor=actor, organization=organization, action="accounts.oidc_idp_configured")
     return idp
 
 
@@ -1138,6 +1205,7 @@ def register_oauth_app(
             target=registration,
             data={"kind": kind, "scopes": sorted(set(scopes)), "client_id": application.client_id},
         )
+        _observe_sensitive(actor=actor, organization=registration.organization, action="accounts.oauth_app_registered")
     return registration, secret
 
 
@@ -1215,6 +1283,7 @@ def provision_directory_member(
                 target=membership,
                 data={"user_id": str(user.pk), "from": previous, "to": role, "source": "ldap"},
             )
+            _observe_role_raise(membership=membership, previous=previous, role=role)
     return membership
 
 

@@ -37,7 +37,8 @@ from apps.compliance.models import (
     as_percent,
 )
 from apps.core.exceptions import BusinessRuleViolation, Conflict
-from apps.security.services import record_audit_event
+from apps.security.observers import acting_person, observe_person_after_commit
+from apps.security.services import observe_deletion, record_audit_event
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def create_assessment(
             organization=organization,
             framework=framework,
             assessment_type=assessment_type,
-            created_by=actor if getattr(actor, "pk", None) else None,
+            created_by=acting_person(actor),
             **fields,
         )
         RequirementResult.objects.bulk_create(
@@ -311,7 +312,7 @@ def upload_evidence(
             sha256=digest.hexdigest(),
             description=description,
             expires_at=expires_at,
-            uploaded_by=actor if getattr(actor, "pk", None) else None,
+            uploaded_by=acting_person(actor),
         )
         evidence.file.save(name, File(upload), save=False)
         evidence.save()
@@ -328,6 +329,13 @@ def delete_evidence(*, evidence: Evidence, actor: Any) -> None:
     with transaction.atomic():
         record_audit_event(
             actor=actor, action="compliance.evidence_deleted", target=evidence, data={"sha256": evidence.sha256}
+        )
+        observe_person_after_commit(
+            observe_deletion,
+            user=actor,
+            organization=evidence.organization,
+            resource_type="compliance.evidence",
+            records=1,
         )
         stored = evidence.file.name or ""
         storage = evidence.file.storage

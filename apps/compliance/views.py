@@ -28,6 +28,8 @@ from apps.compliance.models import Assessment, ComplianceScore, Evidence
 from apps.compliance.selectors import assessment_report as build_report
 from apps.compliance.selectors import latest_check_results, open_findings, score_trend
 from apps.core.exceptions import BusinessRuleViolation
+from apps.security.observers import observe_quietly
+from apps.security.services import observe_export
 
 CHART_WIDTH = 1000
 CHART_HEIGHT = 220
@@ -47,6 +49,17 @@ def _assessment(request: HttpRequest, pk: Any, perm: str = "compliance.view") ->
     organization = _organization(request, perm)
     return get_object_or_404(
         Assessment.objects.for_organization(organization).select_related("framework", "organization"), pk=pk
+    )
+
+
+def _observe_export(request: HttpRequest, assessment: Assessment, resource_type: str, *, records: int) -> None:
+    """Downloads of compliance reports count towards the mass-export and escalation rules."""
+    observe_quietly(
+        observe_export,
+        user=request.user,
+        organization=assessment.organization,
+        resource_type=resource_type,
+        records=records,
     )
 
 
@@ -173,7 +186,9 @@ def assessment_report(request: HttpRequest, pk: Any) -> HttpResponse:
 @require_GET
 def assessment_report_csv(request: HttpRequest, pk: Any) -> HttpResponse:
     assessment = _assessment(request, pk)
-    response = HttpResponse(reports.report_csv(assessment), content_type="text/csv; charset=utf-8")
+    document = reports.report_csv(assessment)
+    _observe_export(request, assessment, "compliance.report_csv", records=max(document.count("\n") - 1, 0))
+    response = HttpResponse(document, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{assessment.framework.code}-{assessment.pk}.csv"'
     return response
 
@@ -182,6 +197,7 @@ def assessment_report_csv(request: HttpRequest, pk: Any) -> HttpResponse:
 @require_GET
 def evidence_bundle(request: HttpRequest, pk: Any) -> FileResponse:
     assessment = _assessment(request, pk)
+    _observe_export(request, assessment, "compliance.evidence_bundle", records=1)
     return FileResponse(
         reports.evidence_bundle(assessment),
         as_attachment=True,

@@ -50,7 +50,8 @@ from apps.connectors.providers.base import (
 )
 from apps.connectors.transport import check_url_allowed
 from apps.core.exceptions import BusinessRuleViolation, Conflict, NotPermitted
-from apps.security.services import record_audit_event
+from apps.security.observers import observe_person_after_commit, observe_quietly
+from apps.security.services import observe_deletion, observe_webhook_signature_failure, record_audit_event
 
 logger = logging.getLogger(__name__)
 
@@ -352,6 +353,13 @@ def delete_connector(*, connector: Connector, actor: Any) -> None:
         record_audit_event(
             actor=actor, action="connectors.connector_deleted", target=locked, data={"provider": locked.provider}
         )
+        observe_person_after_commit(
+            observe_deletion,
+            user=actor,
+            organization=locked.organization,
+            resource_type="connectors.connector",
+            records=1,
+        )
         locked.delete()
 
 
@@ -638,6 +646,10 @@ def _record_delivery(
     )
 
 
+# Refusals that say the sender could not prove who it is (not a malformed body or our own missing set-up).
+SIGNATURE_FAILURES = frozenset({"bad_signature", "missing_signature", "stale_timestamp"})
+
+
 def receive_webhook(*, connector: Connector, request: InboundRequest) -> WebhookReply:
     """Verify and record one inbound delivery, queue its processing, and say what to answer.
 
@@ -661,6 +673,13 @@ def receive_webhook(*, connector: Connector, request: InboundRequest) -> Webhook
                 raise WebhookRejected("stale_timestamp", "The signed timestamp is outside the replay window.")
         except WebhookRejected as exc:
             _record_delivery(connector=connector, request=request, status=DeliveryStatus.REJECTED, reason=exc.reason)
+            if exc.reason in SIGNATURE_FAILURES:
+                observe_quietly(
+                    observe_webhook_signature_failure,
+                    source=f"connector:{connector.pk}",
+                    organization=connector.organization,
+                    ip=request.remote_addr,
+                )
             status = 400 if exc.reason in ("malformed_body", "not_supported") else 401
             return WebhookReply.json({"detail": exc.detail, "reason": exc.reason}, status=status)
 

@@ -213,6 +213,52 @@ def shared_http_client() -> httpx.Client:
     return client
 
 
+@dataclass(frozen=True)
+class PlainReply:
+    """The answer to one request made outside any connector; `truncated` when the body was cut at the cap."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool = False
+
+
+def send_plain_request(
+    *,
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+    max_bytes: int = 1024 * 1024,
+    follow_redirects: bool = False,
+) -> PlainReply:
+    """One HTTP request that is not a connector's (alert webhooks, IdP metadata, peer regions, app handshakes).
+
+    The address guard applies to the first connection and to every redirect. Raises `AddressRefused` when
+    the destination may not be called and `httpx.HTTPError` when the call does not complete. The body is
+    read up to `max_bytes`; a longer one is cut there and the reply says so.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AddressRefused("Only http:// and https:// URLs with a host name are supported.")
+    with (
+        guarded_http_client(timeout=timeout, follow_redirects=follow_redirects) as client,
+        client.stream(method, url, content=body, headers=dict(headers or {})) as response,
+    ):
+        chunks: list[bytes] = []
+        size = 0
+        truncated = False
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                truncated = True
+                break
+        data = b"".join(chunks)[:max_bytes]
+        return PlainReply(status=response.status_code, headers=dict(response.headers), body=data, truncated=truncated)
+
+
 # -- Classifying answers ------------------------------------------------------------------------------------
 
 

@@ -24,8 +24,10 @@ from apps.gateway.credentials import address_in, parse_key, parse_networks, secr
 from apps.gateway.edge import client_ip, presents_certificate_header, verified_certificate_fingerprint
 from apps.gateway.models import ApiClient, ApiKey, ClientCertificate, ClientStatus, CredentialKind
 from apps.gateway.principals import ClientPrincipal, GatewayCredential
+from apps.security.observers import observe_quietly
 
 if TYPE_CHECKING:
+    from apps.accounts.models import Organization
     from apps.core.problems import Problem
 
 REALM = "nofx"
@@ -40,12 +42,21 @@ class GatewayRefusal(Exception):
     code: str
     detail: str
     headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    title: str | None = None
 
     def as_problem(self) -> Problem:
         # Imported here: DRF imports this module while `rest_framework.views` (which problems needs) loads.
         from apps.core.problems import Problem
 
-        return Problem(status_code=self.status_code, code=self.code, detail=self.detail, headers=self.headers)
+        return Problem(
+            status_code=self.status_code,
+            code=self.code,
+            detail=self.detail,
+            headers=self.headers,
+            extra=self.extra,
+            title=self.title,
+        )
 
 
 def _challenge(error: str, description: str) -> dict[str, str]:
@@ -91,6 +102,34 @@ def _admit_client(client: ApiClient, request: HttpRequest) -> None:
         raise GatewayRefusal(403, "client_suspended", "This API client is suspended.")
     if client.ip_allowlist and not address_in(client_ip(request), parse_networks(client.ip_allowlist)):
         raise GatewayRefusal(403, "ip_not_allowed", "This API client may not call from this address.")
+    _admit_organization(client.organization, request)
+
+
+def _admit_organization(organization: Organization, request: HttpRequest) -> None:
+    """The organization's own IP rules, then its home region: checks the middleware cannot make for machines.
+
+    The network-rules middleware runs before any machine credential is known, so it only applies global
+    rules to them; the region middleware likewise cannot tell which organization a key acts for.
+    """
+    from apps.core.problems import Problem
+    from apps.regions.routing import ensure_served_here
+    from apps.security.client_ip import client_ip as security_client_ip
+    from apps.security.network_rules import refusal_for
+
+    refusal = refusal_for(security_client_ip(request), organization.pk)
+    if refusal is not None:
+        raise GatewayRefusal(403, f"ip_{refusal.reason}", refusal.detail)
+    try:
+        ensure_served_here(request, organization)
+    except Problem as elsewhere:
+        raise GatewayRefusal(
+            elsewhere.status_code,
+            elsewhere.problem_code,
+            str(elsewhere.detail),
+            headers=elsewhere.headers,
+            extra=elsewhere.extra,
+            title=elsewhere.title,
+        ) from None
 
 
 def _authenticate_key(token: str, request: HttpRequest) -> GatewayCredential:
@@ -114,6 +153,12 @@ def _authenticate_key(token: str, request: HttpRequest) -> GatewayCredential:
     client = key.client
     _admit_client(client, request)
     _note_use(key, now, client_ip(request))
+    # Imported here: DRF imports this module while `rest_framework.views` (which the services need) loads.
+    from apps.security.services import observe_token_use
+
+    observe_quietly(
+        observe_token_use, token_id=str(key.pk), ip=client_ip(request), kind="api_key", organization=client.organization
+    )
     scopes = frozenset(key.scopes) & frozenset(client.allowed_scopes)
     return GatewayCredential(
         kind=CredentialKind.API_KEY, client=client, organization=client.organization, scopes=scopes, key=key

@@ -24,6 +24,8 @@ from apps.gateway.rate_limits import Decision, Quota, Rate, default_store, month
 from apps.gateway.selectors import organization_plan
 from apps.gateway.services import report_hammering
 from apps.gateway.usage import record_usage
+from apps.security.observers import observe_quietly
+from apps.security.services import observe_api_request
 
 API_PREFIX = "/api/"
 
@@ -108,7 +110,14 @@ def operation_of(request: HttpRequest) -> str:
 
 
 def _refusal_response(request: HttpRequest, refusal: GatewayRefusal) -> HttpResponse:
-    response = problem_response(request, status_code=refusal.status_code, code=refusal.code, detail=refusal.detail)
+    response = problem_response(
+        request,
+        status_code=refusal.status_code,
+        code=refusal.code,
+        detail=refusal.detail,
+        title=refusal.title,
+        extra=refusal.extra or None,
+    )
     for name, value in refusal.headers.items():
         response[name] = value
     return response
@@ -141,6 +150,14 @@ class GatewayMiddleware:
             response=response,
             operation=operation_of(request),
             latency_us=(time.perf_counter_ns() - started) // 1000,
+        )
+        # After the limiter decided, 429s included: the hammering and usage-anomaly rules count both.
+        observe_quietly(
+            observe_api_request,
+            client_id=str(credential.client.pk),
+            ip=client_ip(request),
+            status=response.status_code,
+            organization=credential.organization,
         )
         return response
 

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from apps.accounts.principals import MachinePrincipal
 from apps.gateway.scopes import permissions_of
 
 if TYPE_CHECKING:
@@ -20,16 +21,13 @@ if TYPE_CHECKING:
 
 
 @dataclass(eq=False)
-class ClientPrincipal:
+class ClientPrincipal(MachinePrincipal):
+    """An API client calling with a key or a client certificate (see `apps.accounts.principals`)."""
+
     client: ApiClient
     scopes: frozenset[str]
     machine_permissions: frozenset[str] = field(init=False)
 
-    is_authenticated = True
-    is_anonymous = False
-    is_active = True
-    is_staff = False
-    is_superuser = False
     audit_actor_type = "api_client"
 
     def __post_init__(self) -> None:
@@ -46,6 +44,10 @@ class ClientPrincipal:
     @property
     def organization_id(self) -> uuid.UUID:
         return self.client.organization_id
+
+    @property
+    def organization(self) -> Organization:
+        return self.client.organization
 
     def get_full_name(self) -> str:
         return self.client.name

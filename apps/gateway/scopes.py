@@ -1,48 +1,20 @@
-"""The scopes a machine credential (API key, mTLS identity, OAuth2 token) can carry: the one list of them.
+"""The scopes an API key or mTLS identity can carry: the machine part of the one list, `apps.accounts.scopes`.
 
-A scope names an API area and what may be done there; it grants a set of the named permissions of
-`apps.accounts.roles`, which `user_can()` checks for machine principals exactly as it checks roles for
-people. Only areas whose services are safe for a machine actor are offered: managing people
-(members, invitations, the organization itself, object grants) stays with people signed in.
-The OAuth2 provider takes its scope list from `oauth2_scope_descriptions()` so both speak the same names.
+OAuth2 tokens, API keys and mTLS identities speak the same scope names with the same grants; this module
+only narrows the list to what a machine credential may be given (managing people stays with people
+signed in). `SCOPES` and the helpers keep the names the gateway has always exported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from apps.accounts.scopes import MACHINE_SCOPES, Scope, permissions_of
+from apps.accounts.scopes import scopes_granting as _scopes_granting
 
-@dataclass(frozen=True)
-class Scope:
-    name: str
-    description: str
-    permissions: frozenset[str]
+__all__ = ["SCOPES", "SCOPE_CHOICES", "Scope", "permissions_of", "scope_choices", "scopes_granting", "unknown_scopes"]
 
-
-def _scope(name: str, description: str, *permissions: str) -> Scope:
-    return Scope(name=name, description=description, permissions=frozenset(permissions))
-
-
-SCOPES: dict[str, Scope] = {
-    scope.name: scope
-    for scope in (
-        _scope("organization:read", "Read the organization's members and teams", "members.view", "teams.view"),
-        _scope("teams:write", "Create, change and delete teams", "teams.view", "teams.manage"),
-        _scope("audit:read", "Read the organization's audit log", "audit.view"),
-        _scope("connectors:read", "See connectors, their actions and health", "connectors.view"),
-        _scope("connectors:execute", "Invoke connector actions through the gateway", "connectors.operate"),
-        _scope("workflows:read", "See integration workflows and their runs", "workflows.view"),
-        _scope("workflows:run", "Run, pause and resume workflows", "workflows.view", "workflows.operate"),
-        _scope("gateway:read", "See API clients, keys and usage", "gateway.view"),
-        _scope(
-            "gateway:write",
-            "Manage API clients and keys (never beyond the caller's own scopes)",
-            "gateway.view",
-            "gateway.manage",
-        ),
-    )
-}
+SCOPES: dict[str, Scope] = MACHINE_SCOPES
 
 
 def scope_choices() -> list[tuple[str, str]]:
@@ -52,25 +24,11 @@ def scope_choices() -> list[tuple[str, str]]:
 SCOPE_CHOICES: list[tuple[str, str]] = scope_choices()
 
 
-def oauth2_scope_descriptions() -> dict[str, str]:
-    """`OAUTH2_PROVIDER["SCOPES"]` for the OAuth2 provider."""
-    return {scope.name: scope.description for scope in SCOPES.values()}
-
-
 def unknown_scopes(names: Iterable[str]) -> list[str]:
+    """Names that are no scope a machine credential may carry."""
     return sorted(set(names) - set(SCOPES))
 
 
-def permissions_of(names: Iterable[str]) -> frozenset[str]:
-    """The named permissions a set of scopes grants together (unknown names grant nothing)."""
-    granted: set[str] = set()
-    for name in names:
-        scope = SCOPES.get(name)
-        if scope is not None:
-            granted |= scope.permissions
-    return frozenset(granted)
-
-
 def scopes_granting(permission: str) -> list[str]:
-    """Which scopes would grant a named permission (to tell a client what it is missing)."""
-    return sorted(scope.name for scope in SCOPES.values() if permission in scope.permissions)
+    """Which machine scopes would grant a named permission (to tell a client what it is missing)."""
+    return _scopes_granting(permission, among=SCOPES)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Organization, User
 from apps.accounts.permissions import role_of
+from apps.accounts.principals import MachinePrincipal
 from apps.accounts.roles import PERMISSIONS, role_permissions
 from apps.connectors.models import Connector
 from apps.connectors.services import invoke_connector_action
@@ -31,7 +32,8 @@ from apps.gateway.scopes import SCOPES, permissions_of, unknown_scopes
 from apps.gateway.selectors import default_plan
 from apps.gateway.transforms import TransformError, apply_transform, validate_transform
 from apps.regions.services import check_residency
-from apps.security.services import record_audit_event
+from apps.security.observers import observe_person_after_commit
+from apps.security.services import observe_sensitive_action, record_audit_event
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,8 @@ MAX_ROTATION_OVERLAP = timedelta(days=30)
 def _actor_permissions(actor: Actor | None, organization: Organization) -> frozenset[str]:
     if actor is None:
         return frozenset(PERMISSIONS)  # the system itself (tasks, the security team's automated responses)
-    if isinstance(actor, ClientPrincipal):
+    if isinstance(actor, MachinePrincipal):
+        # An API client or an OAuth app: what its scopes grant, in its own organization.
         return actor.machine_permissions if actor.organization_id == organization.pk else frozenset()
     if actor.is_staff and actor.is_active:
         return frozenset(PERMISSIONS)
@@ -241,6 +244,9 @@ def issue_api_key(
             target=key,
             data={"client_id": str(client.pk), "key_id": key.key_id, "scopes": scopes},
         )
+        observe_person_after_commit(
+            observe_sensitive_action, user=actor, organization=client.organization, action="gateway.key_issued"
+        )
     return key, token
 
 
@@ -330,6 +336,30 @@ def revoke_api_keys(
             data={"count": len(live), "reason": reason[:200], "key_ids": [k.key_id for k in live]},
         )
     return len(live)
+
+
+def restore_api_keys(*, actor: Actor | None, revoked_reason: str) -> int:
+    """Bring back the keys revoked with exactly this reason (an operator reversing a security response).
+
+    Keys expired meanwhile stay expired. Returns how many keys work again.
+    """
+    if not revoked_reason:
+        raise ValueError("Name the revocation reason to undo; keys revoked without one are never restored.")
+    with transaction.atomic():
+        revoked = list(
+            ApiKey.objects.select_for_update().filter(revoked_at__isnull=False, revoked_reason=revoked_reason)
+        )
+        for key in revoked:
+            key.revoked_at = None
+            key.revoked_reason = ""
+            key.save(update_fields=["revoked_at", "revoked_reason", "updated_at"])
+            record_audit_event(
+                actor=actor,
+                action="gateway.key_restored",
+                target=key,
+                data={"client_id": str(key.client_id), "key_id": key.key_id, "reason": revoked_reason[:200]},
+            )
+    return len(revoked)
 
 
 # -- Client certificates (mTLS) ---------------------------------------------------------------------------------

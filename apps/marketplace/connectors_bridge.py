@@ -1,9 +1,8 @@
-"""The marketplace's two seams to the connector framework (apps.connectors), which is not merged yet.
+"""The marketplace's two seams to the connector framework (apps.connectors).
 
 - `outbound_request()` is the marketplace's one door to the outside (app handshakes, registration calls,
-  signed webhooks). It refuses private, loopback and link-local destinations unless
-  `settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES` is on. When apps/connectors/transport.py lands, this function
-  becomes a thin wrapper of it.
+  signed webhooks): a thin wrapper of `apps.connectors.transport.send_plain_request`, which refuses
+  private, loopback and link-local destinations unless `settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES` is on.
 - `exercise_connector_manifest()` is the pipeline's test of a connector manifest. A manifest in the
   connector framework's format (it has `manifest_version`) is validated by the framework and rehearsed by
   its declarative runner on the responses the publisher recorded beside it (`<entry>.recording.json`, see
@@ -13,19 +12,16 @@
 
 from __future__ import annotations
 
-import http.client
-import ipaddress
 import json
-import socket
-import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
+import httpx
 
+from apps.connectors.errors import AddressRefused
+from apps.connectors.transport import send_plain_request
 from nofx_sdk.rules.archive import ReadPackage
-from nofx_sdk.rules.egress import is_non_public_address
 from nofx_sdk.rules.findings import Finding
 from nofx_sdk.rules.manifest import line_of
 from nofx_sdk.rules.payloads import CONNECTOR_VALIDATOR, schema_errors
@@ -53,40 +49,6 @@ class OutboundResponse:
         return json.loads(self.body.decode("utf-8"))
 
 
-def _resolve(host: str, port: int) -> str:
-    """The address to connect to, after refusing non-public ones. Connecting to the address we checked
-    (not the name again) means a DNS answer cannot change between the check and the connection."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise OutboundFailed(f"cannot resolve {host}: {exc}") from exc
-    addresses = [str(info[4][0]) for info in infos]
-    if not settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES:
-        for address in addresses:
-            if is_non_public_address(ipaddress.ip_address(address.split("%")[0])):
-                raise OutboundRefused(f"{host} resolves to a private, loopback or link-local address ({address}).")
-    return addresses[0]
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
-
-
 def outbound_request(
     method: str, url: str, *, body: bytes = b"", headers: dict[str, str] | None = None, timeout: float = 10.0
 ) -> OutboundResponse:
@@ -94,22 +56,20 @@ def outbound_request(
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OutboundRefused(f"{url!r} is not an http(s) URL.")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    address = _resolve(parts.hostname, port)
-    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(parts.hostname, port, address, timeout)
-    path = parts.path or "/"
-    if parts.query:
-        path = f"{path}?{parts.query}"
     try:
-        connection.request(method, path, body=body, headers={"User-Agent": "nofx-marketplace", **(headers or {})})
-        response = connection.getresponse()
-        data = response.read(MAX_RESPONSE_BYTES)
-        return OutboundResponse(status=response.status, headers=dict(response.getheaders()), body=data)
-    except (OSError, http.client.HTTPException) as exc:
+        reply = send_plain_request(
+            method=method,
+            url=url,
+            body=body,
+            headers={"User-Agent": "nofx-marketplace", **(headers or {})},
+            timeout=timeout,
+            max_bytes=MAX_RESPONSE_BYTES,
+        )
+    except AddressRefused as exc:
+        raise OutboundRefused(str(exc)) from exc
+    except httpx.HTTPError as exc:
         raise OutboundFailed(f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        connection.close()
+    return OutboundResponse(status=reply.status, headers=reply.headers, body=reply.body)
 
 
 def recording_name(entry_point: str) -> str:

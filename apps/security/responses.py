@@ -5,8 +5,9 @@ the ladder (`SECURITY_RESPONSE_LADDER`) keeps only what the event's severity all
 detection never locks anyone out.
 
 Revoking OAuth tokens and API keys belongs to the identity and gateway apps: they register their
-revokers with `register_credential_revoker()` in their AppConfig.ready(). Until they do, those responses
-are recorded on the event as "not available".
+revokers with `register_credential_revoker()` in their AppConfig.ready() (the identity app also registers
+one for the sessions it tracks). Without a registered revoker, token and key responses are recorded on
+the event as "not available".
 """
 
 from __future__ import annotations
@@ -87,12 +88,14 @@ _REVOKERS: dict[str, CredentialRevoker] = {}
 def register_credential_revoker(
     kind: str, *, revoke: Callable[..., str], restore: Callable[..., str] | None = None
 ) -> None:
-    """Plug in revocation of `revoke_tokens` or `revoke_api_keys`.
+    """Plug in revocation of `revoke_sessions`, `revoke_tokens` or `revoke_api_keys`.
 
     `revoke(*, event, user_id, credential_id, client_id)` revokes and returns a one-line description;
     `restore(*, action)` undoes it when an operator reverses the response (None: not reversible).
+    A sessions revoker ends the sessions the identity app tracks; sessions it does not know of are
+    still deleted from the session store here.
     """
-    if kind not in (ResponseKind.REVOKE_TOKENS, ResponseKind.REVOKE_API_KEYS):
+    if kind not in (ResponseKind.REVOKE_SESSIONS, ResponseKind.REVOKE_TOKENS, ResponseKind.REVOKE_API_KEYS):
         raise ValueError(f"No credential revoker kind {kind!r}.")
     _REVOKERS[kind] = CredentialRevoker(revoke=revoke, restore=restore)
 
@@ -189,13 +192,17 @@ def delete_sessions_of(user_id: Any) -> int:
 def _revoke_sessions(event: SecurityEvent) -> Outcome:
     if event.user_id is None:
         return Outcome(ResponseStatus.NOT_AVAILABLE, "No person is linked to this event.", {})
+    revoker = _REVOKERS.get(ResponseKind.REVOKE_SESSIONS)
+    ended = ""
+    if revoker is not None:
+        ended = revoker.revoke(event=event, user_id=str(event.user_id), credential_id=None, client_id=None) + " "
     deleted = delete_sessions_of(event.user_id)
     # Sessions kept outside the database (signed cookies, cache) are refused by the re-auth check too.
     requirement = ReauthRequirement.objects.create(user_id=event.user_id, event=event)
     invalidate_user_state(event.user_id)
     return Outcome(
         ResponseStatus.APPLIED,
-        f"Ended {deleted} sessions.",
+        f"{ended}Deleted {deleted} other stored sessions.".strip(),
         {"user_id": str(event.user_id), "sessions": deleted, "requirement_id": str(requirement.pk)},
     )
 

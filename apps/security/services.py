@@ -498,6 +498,12 @@ def observe_webhook_signature_failure(
     )
 
 
+def _observe_person_later(observe: Any, /, *, user: Any, **observation: Any) -> None:
+    from apps.security.observers import observe_person_after_commit
+
+    observe_person_after_commit(observe, user=user, **observation)
+
+
 # -- IP rules ---------------------------------------------------------------------------------------------
 
 
@@ -569,6 +575,9 @@ def create_ip_rule(
             organization=organization,
             data={"cidr": rule.cidr, "action": action},
         )
+        _observe_person_later(
+            observe_sensitive_action, user=actor, organization=organization, action="security.ip_rule_created"
+        )
         bump_version()
     return rule
 
@@ -595,6 +604,9 @@ def update_ip_rule(*, rule: IPRule, actor: Any, **changes: Any) -> IPRule:
             organization=rule.organization_id,
             data={"fields": sorted(changes), "cidr": rule.cidr, "action": rule.action},
         )
+        _observe_person_later(
+            observe_sensitive_action, user=actor, organization=rule.organization, action="security.ip_rule_updated"
+        )
         bump_version()
     return rule
 
@@ -611,6 +623,9 @@ def delete_ip_rule(*, rule: IPRule, actor: Any) -> None:
             data={"cidr": rule.cidr, "action": rule.action},
         )
         rule.delete()
+        _observe_person_later(
+            observe_sensitive_action, user=actor, organization=rule.organization, action="security.ip_rule_deleted"
+        )
         bump_version()
 
 

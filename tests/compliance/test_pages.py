@@ -192,3 +192,18 @@ def test_the_pages_need_the_same_queries_however_much_there_is(setup, django_ass
         _page(client.get(f"/compliance/assessments/{setup['assessment'].pk}/"))
     with django_assert_max_num_queries(16):
         _page(client.get(f"/compliance/assessments/{setup['assessment'].pk}/report/"))
+
+
+def test_downloading_reports_counts_towards_the_mass_export_rule(setup, settings):
+    from apps.security.models import SecurityEvent
+
+    # given a low mass-export threshold
+    settings.SECURITY_DETECTOR_THRESHOLDS = {"mass_export_records": 3}
+    assessment = setup["assessment"]
+    # when the report is downloaded as CSV (one row per requirement) and as a bundle
+    setup["client"].get(f"/compliance/assessments/{assessment.pk}/report.csv")
+    setup["client"].get(f"/compliance/assessments/{assessment.pk}/evidence.zip")
+    # then the export rule saw the rows
+    event = SecurityEvent.objects.get(event_type="mass_export")
+    assert event.user == setup["owner"].user
+    assert event.organization == setup["organization"]

@@ -247,3 +247,33 @@ def test_old_history_is_pruned(organization):
 
     assert services.prune_connector_history() == (1, 1)
     assert connector.health_samples.count() == 1
+
+
+def test_a_person_deleting_connectors_counts_towards_the_mass_deletion_rule(
+    organization, owner, settings, django_capture_on_commit_callbacks
+):
+    from apps.security.models import SecurityEvent
+
+    # given a mass-deletion threshold of two records
+    settings.SECURITY_DETECTOR_THRESHOLDS = {"mass_deletion_records": 2}
+    doomed = [ConnectorFactory(organization=organization) for _ in range(2)]
+    # when one person deletes both
+    for connector in doomed:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.delete_connector(connector=connector, actor=owner)
+    # then
+    event = SecurityEvent.objects.get(event_type="mass_deletion")
+    assert (event.user, event.organization) == (owner, organization)
+
+
+def test_a_deletion_by_the_system_is_not_counted_against_anyone(
+    organization, settings, django_capture_on_commit_callbacks
+):
+    from apps.security.models import SecurityEvent
+
+    settings.SECURITY_DETECTOR_THRESHOLDS = {"mass_deletion_records": 1}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.delete_connector(connector=ConnectorFactory(organization=organization), actor=None)
+
+    assert not SecurityEvent.objects.exists()

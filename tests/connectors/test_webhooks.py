@@ -192,3 +192,33 @@ def test_a_malformed_body_with_a_good_signature_is_a_400(client, hooked):
 
     assert response.status_code == 400
     assert json.loads(response.content)["reason"] == "malformed_body"
+
+
+def test_deliveries_with_bad_signatures_in_bulk_raise_a_security_event(client, hooked, settings):
+    from apps.security.models import SecurityEvent
+
+    # given a sender that cannot sign
+    settings.SECURITY_DETECTOR_THRESHOLDS = {"webhook_failures": 3}
+    sandbox, connector = hooked
+    call = sandbox.signed_webhook("issues", sandbox.issue_event(1), "not-the-secret")
+    # when it delivers three times
+    codes = [_post(client, connector, call, REMOTE_ADDR="127.0.0.30").status_code for _ in range(3)]
+    # then
+    assert codes == [401] * 3
+    event = SecurityEvent.objects.get(event_type="webhook_signature_failures")
+    assert (event.organization, event.source_ip) == (connector.organization, "127.0.0.30")
+    assert event.resource_id == f"connector:{connector.pk}"
+
+
+def test_a_malformed_body_is_no_signature_failure(client, hooked, settings):
+    from apps.security.models import SecurityEvent
+
+    settings.SECURITY_DETECTOR_THRESHOLDS = {"webhook_failures": 1}
+    sandbox, connector = hooked
+    call = sandbox.signed_webhook("issues", {}, SECRET)
+    call.headers.pop("X-GitHub-Event")
+
+    response = _post(client, connector, call)
+
+    assert response.status_code == 400
+    assert not SecurityEvent.objects.exists()

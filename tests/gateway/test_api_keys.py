@@ -158,10 +158,22 @@ def test_a_key_of_a_deactivated_organization_answers_401(machine, organization, 
 
 
 def test_person_only_endpoints_refuse_api_clients(machine, key_token):
-    for url in ("/api/v1/me/", "/api/v1/organizations/"):
-        response = machine(key_token).get(url)
+    assert machine(key_token).get("/api/v1/me/").status_code == 403
+    assert machine(key_token).post("/api/v1/organizations/", {"name": "Robot Corp"}).status_code == 403
 
-        assert response.status_code == 403, url
+
+def test_an_api_client_reads_only_its_own_organization_and_only_with_the_scope(
+    machine, organization, other_organization, gateway_client, issue_key
+):
+    # given one key with organization:read and one without
+    with_scope = issue_key(gateway_client, scopes=["organization:read"])[1]
+    without = issue_key(gateway_client, scopes=["teams:write"])[1]
+    # when
+    listed = machine(with_scope).get("/api/v1/organizations/")
+    refused = machine(without).get("/api/v1/organizations/")
+    # then
+    assert [o["id"] for o in listed.json()["results"]] == [str(organization.pk)]
+    assert refused.status_code == 403
 
 
 def test_a_key_writes_within_its_scopes_and_is_the_audited_actor(machine, key_token, gateway_client):

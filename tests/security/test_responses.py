@@ -170,7 +170,10 @@ def test_revoking_sessions_deletes_them(client):
 
     event = _detect(user=user, playbook=(ResponseKind.REVOKE_SESSIONS,))
 
-    assert _action(event, ResponseKind.REVOKE_SESSIONS).target["sessions"] == 1
+    # the identity app's revoker ended the tracked session; nothing was left for the store sweep
+    action = _action(event, ResponseKind.REVOKE_SESSIONS)
+    assert "Ended 1 tracked sessions" in action.detail
+    assert action.target["sessions"] == 0
     assert client.get("/dashboard/").status_code == 302
     assert bystander.get("/dashboard/").status_code == 200
 
@@ -178,7 +181,13 @@ def test_revoking_sessions_deletes_them(client):
 # -- Credentials owned by other apps ------------------------------------------------------------------------
 
 
-def test_revoking_api_keys_is_recorded_as_not_available_until_the_gateway_provides_it():
+@pytest.fixture
+def no_revokers(monkeypatch):
+    """As before the identity and gateway apps register theirs; put back whatever they registered after."""
+    monkeypatch.setattr(responses, "_REVOKERS", {})
+
+
+def test_revoking_api_keys_is_recorded_as_not_available_until_the_gateway_provides_it(no_revokers):
     event = _detect(resource_type="gateway.apiclient", resource_id="client-1", playbook=(ResponseKind.REVOKE_API_KEYS,))
 
     action = _action(event, ResponseKind.REVOKE_API_KEYS)
@@ -187,7 +196,7 @@ def test_revoking_api_keys_is_recorded_as_not_available_until_the_gateway_provid
     assert "gateway" in action.detail
 
 
-def test_a_registered_revoker_is_called_and_its_restore_undoes_it():
+def test_a_registered_revoker_is_called_and_its_restore_undoes_it(no_revokers):
     revoked: list[str] = []
 
     def revoke(*, event, user_id, credential_id, client_id):
@@ -211,6 +220,15 @@ def test_a_registered_revoker_is_called_and_its_restore_undoes_it():
         assert revoked == []
     finally:
         responses.unregister_credential_revoker(ResponseKind.REVOKE_API_KEYS)
+
+
+def test_the_identity_and_gateway_apps_register_their_revokers():
+    assert set(responses._REVOKERS) == {
+        ResponseKind.REVOKE_SESSIONS,
+        ResponseKind.REVOKE_TOKENS,
+        ResponseKind.REVOKE_API_KEYS,
+    }
+    assert responses._REVOKERS[ResponseKind.REVOKE_API_KEYS].restore is not None
 
 
 # -- Notify -----------------------------------------------------------------------------------------------

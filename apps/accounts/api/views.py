@@ -19,6 +19,7 @@ from apps.accounts.api import serializers as s
 from apps.accounts.api.filters import InvitationFilterSet, MembershipFilterSet, TeamFilterSet
 from apps.accounts.models import Invitation, Membership, Organization, Team, TeamMembership, User
 from apps.accounts.permissions import user_can
+from apps.accounts.principals import MachinePrincipal
 from apps.accounts.selectors import memberships_of, organizations_of
 from apps.core.scoping import ActorMixin, OrganizationPermission, OrganizationScopedMixin, principal_organization
 
@@ -71,11 +72,18 @@ class OrganizationViewSet(
     serializer_class = s.OrganizationSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
     extra_error_codes = (409, 422)
+    # Machine principals (API keys, OAuth apps) may read the organization they are bound to, nothing more.
+    required_permissions = {"list": "organization.view", "retrieve": "organization.view"}
 
     def get_queryset(self) -> QuerySet[Organization]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no signed-in user
             return Organization.objects.none()
-        return organizations_of(self.actor)
+        actor: Any = self.actor
+        if isinstance(actor, MachinePrincipal) and not user_can(
+            actor, "organization.view", getattr(actor, "organization", None)
+        ):
+            raise PermissionDenied("This credential's scopes do not grant `organization.view`.")
+        return organizations_of(actor)
 
     def get_serializer_context(self) -> dict[str, Any]:
         roles = {m.organization_id: m.role for m in memberships_of(self.request.user)}

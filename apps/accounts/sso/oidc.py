@@ -47,6 +47,32 @@ def _claims(sociallogin: SocialLogin) -> dict[str, Any]:
 
 
 class OrganizationSocialAccountAdapter(DefaultSocialAccountAdapter):
+    def get_requests_session(self) -> Any:
+        """allauth's session for discovery, token, JWKS and userinfo calls, through the guarded transport.
+
+        An IdP on an address the platform may not call gets the SSO error page, not a server error.
+        """
+        from allauth.core import context
+
+        from apps.accounts.sso.outbound import DestinationRefused, guarded_requests_session
+
+        session = guarded_requests_session(super().get_requests_session())
+        send = session.request
+
+        def request(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return send(*args, **kwargs)
+            except DestinationRefused:
+                detail = "Your organization's identity provider is on an address this platform may not call."
+                page = render(
+                    context.request, "accounts/sso_error.html", {"title": "Single sign-on failed", "detail": detail}
+                )
+                page.status_code = 502
+                raise ImmediateHttpResponse(page) from None
+
+        session.request = request  # type: ignore[method-assign]
+        return session
+
     def list_apps(self, request: HttpRequest, provider: Any = None, client_id: Any = None) -> list[SocialApp]:
         apps: list[SocialApp] = super().list_apps(request, provider=provider, client_id=client_id)
         if provider and provider != "openid_connect" and not str(provider).startswith(PROVIDER_PREFIX):
@@ -77,7 +103,9 @@ class OrganizationSocialAccountAdapter(DefaultSocialAccountAdapter):
         claims = _claims(sociallogin)
         email = str(claims.get("email") or getattr(sociallogin.user, "email", "") or "")
         if claims.get("email_verified") is False:
-            raise ImmediateHttpResponse(self._refusal(request, "Your identity provider has not verified your email."))
+            raise ImmediateHttpResponse(
+                self._refusal(request, "Your identity provider has not verified your email.", username=email)
+            )
         groups = claims.get(idp.groups_claim) if idp.groups_claim else []
         full_name = str(claims.get("name") or "")
         try:
@@ -91,7 +119,7 @@ class OrganizationSocialAccountAdapter(DefaultSocialAccountAdapter):
                 method=SignInMethod.OIDC,
             )
         except BusinessRuleViolation as exc:
-            raise ImmediateHttpResponse(self._refusal(request, exc.message)) from None
+            raise ImmediateHttpResponse(self._refusal(request, exc.message, username=email)) from None
         user.backend = SINGLE_SIGN_ON_BACKEND
         setattr(request, SSO_SIGN_IN_ATTRIBUTE, (SignInMethod.OIDC, idp.organization))
         if not sociallogin.is_existing:
@@ -102,7 +130,10 @@ class OrganizationSocialAccountAdapter(DefaultSocialAccountAdapter):
         request.session["_nofx_sso_organization"] = str(idp.organization.pk)
         set_active_organization(request, idp.organization)
 
-    def _refusal(self, request: HttpRequest, detail: str) -> Any:
+    def _refusal(self, request: HttpRequest, detail: str, *, username: str = "") -> Any:
+        from apps.accounts.services import observe_failed_sign_in
+
+        observe_failed_sign_in(request=request, username=username or "oidc:unknown")
         return render(
             request, "accounts/sso_error.html", {"title": "Single sign-on failed", "detail": detail}, status=403
         )

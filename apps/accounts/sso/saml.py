@@ -138,6 +138,12 @@ def acs_failure_page(request: HttpRequest, exception: Any = None, status: int = 
             "Your identity provider's answer could not be accepted. Ask your administrator to check the SSO set-up."
         )
     logger.info("SAML sign-in refused: %s", name)
+    from apps.accounts.services import observe_failed_sign_in
+
+    # The refused answer names no account we can trust, so the attempt counts against the organization's IdP.
+    match = getattr(request, "resolver_match", None)
+    organization_slug = str(match.kwargs.get("slug") or "") if match is not None else ""
+    observe_failed_sign_in(request=request, username=f"saml:{organization_slug}")
     return _error_page(request, title="Single sign-on failed", detail=detail, status=status)
 
 

@@ -25,6 +25,7 @@ from apps.security.api.serializers import (
 )
 from apps.security.client_ip import client_ip
 from apps.security.models import AuditEvent, IPRule, ResponseAction, SecurityEvent
+from apps.security.observers import acting_person, observe_quietly
 
 
 class AuditEventPagination(CreatedCursorPagination):
@@ -49,6 +50,20 @@ class AuditEventViewSet(OrganizationScopedMixin, viewsets.ReadOnlyModelViewSet[A
     pagination_class = AuditEventPagination
     permission_classes = [*viewsets.ReadOnlyModelViewSet.permission_classes, OrganizationPermission]
     required_permissions = {"*": "audit.view"}
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().list(request, *args, **kwargs)
+        # Reading the log page by page is how it is exported: each page counts towards the mass-export rule.
+        rows = response.data.get("results", []) if isinstance(response.data, dict) else []
+        if rows and acting_person(request.user) is not None:
+            observe_quietly(
+                services.observe_export,
+                user=request.user,
+                organization=self.organization,
+                resource_type="security.auditevent",
+                records=len(rows),
+            )
+        return response
 
 
 @extend_schema(tags=["security"])

@@ -18,7 +18,10 @@ CALLBACK = f"http://testserver/accounts/oidc/org-{SLUG}/login/callback/"
 
 
 @pytest.fixture
-def acme(db, oidc_provider):
+def acme(db, oidc_provider, settings):
+    # The IdP runs on loopback; allauth's calls to it go through the outbound guard, which refuses private
+    # addresses unless allowed (see test_an_idp_on_a_private_address_is_refused_by_default below).
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = True
     organization = OrganizationFactory(slug=SLUG, name="Acme OIDC")
     owner = MembershipFactory(organization=organization, role=Role.OWNER).user
     EmailDomain.objects.create(organization=organization, domain="acme-oidc.test", verified_at=timezone.now())
@@ -81,3 +84,15 @@ def test_the_login_page_routes_the_domain_to_the_oidc_provider(acme):
     response = Client().post("/accounts/login/", {"login": "grace@acme-oidc.test"})
 
     assert response["Location"] == f"/accounts/oidc/org-{SLUG}/login/"
+
+
+def test_an_idp_on_a_private_address_is_refused_by_default(acme, oidc_provider, settings):
+    # given a deployment that does not allow private addresses
+    settings.OUTBOUND_ALLOW_PRIVATE_ADDRESSES = False
+    client = Client(raise_request_exception=False)
+    # when a person starts signing in with the organization's loopback IdP
+    response = client.post(f"/accounts/oidc/org-{SLUG}/login/")
+    # then discovery is never sent to it, and the person gets the SSO error page saying why
+    assert response.status_code == 502
+    assert "may not call" in response.content.decode()
+    assert oidc_provider.issuer not in response.get("Location", "")

@@ -167,3 +167,29 @@ def test_listing_findings_and_evidence_takes_a_constant_number_of_queries(
         owner_client.get("/api/v1/compliance-assessments/")
 
     assert (len(findings), len(evidence)) == (10, 10)
+
+
+def test_an_api_key_starts_an_assessment_and_uploads_evidence_as_the_audited_actor(organization, frameworks):
+    from rest_framework.test import APIClient
+
+    from apps.gateway.services import issue_api_key
+    from tests.factories.gateway import ApiClientFactory, PlanFactory
+
+    # given a key with the compliance scopes
+    scopes = ["compliance:read", "compliance:write"]
+    robot = ApiClientFactory(organization=organization, plan=PlanFactory(burst=100), allowed_scopes=scopes)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_api_key(client=robot, actor=None, name='ci')[1]}")
+    # when it starts an assessment and uploads evidence (no person: nobody is recorded as the uploader)
+    started = client.post("/api/v1/compliance-assessments/", {"framework": "soc2", "assessment_type": "internal_audit"})
+    uploaded = client.post(
+        "/api/v1/compliance-evidence/",
+        {"file": SimpleUploadedFile("scan.txt", b"all green"), "assessment": started.json().get("id")},
+        format="multipart",
+    )
+    # then
+    assert (started.status_code, uploaded.status_code) == (201, 201), (started.content, uploaded.content)
+    evidence = Evidence.objects.get()
+    assert evidence.uploaded_by is None
+    event = AuditEvent.objects.get(action="compliance.evidence_uploaded")
+    assert (event.actor_type, event.actor_id) == ("api_client", str(robot.pk))

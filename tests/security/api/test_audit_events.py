@@ -53,7 +53,33 @@ def test_listing_audit_events_takes_a_constant_number_of_queries(
     for i in range(20):
         record_audit_event(actor=None, action=f"test.n{i}", organization=organization)
 
-    with django_assert_max_num_queries(4):
+    # 4, and the savepoint around the export observation (the test runs inside a transaction).
+    with django_assert_max_num_queries(6):
         response = owner_client.get("/api/v1/audit-events/?page_size=50")
 
     assert len(response.json()["results"]) == 20
+
+
+def test_reading_the_audit_log_page_by_page_counts_as_an_export(owner_client, owner, organization, settings):
+    from apps.security.models import SecurityEvent
+
+    # given a low mass-export threshold and a log of five events
+    settings.SECURITY_DETECTOR_THRESHOLDS = {"mass_export_records": 5}
+    for n in range(5):
+        record_audit_event(actor=None, action=f"test.event{n}", organization=organization)
+    # when a person reads it all
+    response = owner_client.get("/api/v1/audit-events/?page_size=10")
+    # then
+    assert response.status_code == 200
+    event = SecurityEvent.objects.get(event_type="mass_export")
+    assert (event.user, event.data["resource_type"]) == (owner, "security.auditevent")
+
+
+def test_an_empty_audit_log_page_is_no_export(owner_client, settings):
+    from apps.security.models import SecurityEvent
+
+    settings.SECURITY_DETECTOR_THRESHOLDS = {"mass_export_records": 1}
+
+    owner_client.get("/api/v1/audit-events/?action=nothing.matches")
+
+    assert not SecurityEvent.objects.exists()

@@ -4335,7 +4335,7 @@ export interface components {
          */
         ScheduleKindEnum: "interval" | "cron";
         /**
-         * @description * `organization:read` - Read the organization's members and teams
+         * @description * `organization:read` - Read the organization's profile, members and teams
          *     * `teams:write` - Create, change and delete teams
          *     * `audit:read` - Read the organization's audit log
          *     * `connectors:read` - See connectors, their actions and health
@@ -4344,9 +4344,20 @@ export interface components {
          *     * `workflows:run` - Run, pause and resume workflows
          *     * `gateway:read` - See API clients, keys and usage
          *     * `gateway:write` - Manage API clients and keys (never beyond the caller's own scopes)
+         *     * `members:read` - Read members, their roles and invitations
+         *     * `teams:read` - Read teams and their members
+         *     * `audit:write` - Change the audit log
+         *     * `connectors:write` - Change connectors and their actions
+         *     * `workflows:write` - Change integration workflows and their runs
+         *     * `extensions:read` - Read installed and published extensions
+         *     * `extensions:write` - Change installed and published extensions
+         *     * `billing:read` - Read invoices, licenses and subscriptions
+         *     * `security:read` - Read security events, IP rules and sign-in policy
+         *     * `compliance:read` - Read compliance assessments and evidence
+         *     * `compliance:write` - Change compliance assessments and evidence
          * @enum {string}
          */
-        ScopeEnum: "organization:read" | "teams:write" | "audit:read" | "connectors:read" | "connectors:execute" | "workflows:read" | "workflows:run" | "gateway:read" | "gateway:write";
+        ScopeEnum: "organization:read" | "teams:write" | "audit:read" | "connectors:read" | "connectors:execute" | "workflows:read" | "workflows:run" | "gateway:read" | "gateway:write" | "members:read" | "teams:read" | "audit:write" | "connectors:write" | "workflows:write" | "extensions:read" | "extensions:write" | "billing:read" | "security:read" | "compliance:read" | "compliance:write";
         SecurityEvent: {
             /** Format: uuid */
             readonly id: string;
