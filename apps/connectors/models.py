@@ -26,7 +26,7 @@ class ConnectorStatus(models.TextChoices):
 
 
 class ConnectorManifest(OrganizationOwnedModel):
-    """A declarative connector definition (JSON/YAML, see docs/schemas/connector-manifest.schema.json)."""
+    """A declarative connector definition (JSON/YAML, in the format of /schemas/connector-manifest.schema.json)."""
 
     name = models.SlugField(max_length=60)
     title = models.CharField(max_length=120)

@@ -22,6 +22,7 @@ import httpx
 from apps.connectors.errors import AddressRefused
 from apps.connectors.transport import send_plain_request
 from nofx_sdk.rules.archive import ReadPackage
+from nofx_sdk.rules.checks import framework_manifest_findings
 from nofx_sdk.rules.findings import Finding
 from nofx_sdk.rules.manifest import line_of
 from nofx_sdk.rules.payloads import CONNECTOR_VALIDATOR, schema_errors
@@ -88,16 +89,6 @@ def _schema_findings(document: Any, *, file: str, text: str) -> list[Finding]:
             line=line_of(text, path) if text else None,
         )
         for path, message in schema_errors(CONNECTOR_VALIDATOR, document)
-    ]
-
-
-def framework_manifest_findings(document: Any, *, file: str) -> list[Finding]:
-    """MKT-T001 for each way a framework-format manifest breaks the framework's schema and rules."""
-    from apps.connectors.manifests import validate_manifest
-
-    return [
-        Finding("MKT-T001", f"{error.get('field') or '(root)'}: {error['message']}", file=file)
-        for error in validate_manifest(document)
     ]
 
 

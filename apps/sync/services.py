@@ -20,6 +20,7 @@ from apps.connectors.models import Connector, WebhookDelivery
 from apps.connectors.providers.base import Notification, ObjectType
 from apps.connectors.services import mark_connector_synced, notify_organization
 from apps.core.exceptions import BusinessRuleViolation, Conflict
+from apps.security.observers import acting_person
 from apps.security.services import record_audit_event
 from apps.sync import reconciler, schedules
 from apps.sync.engine import RunAborted, SyncEngine
@@ -636,7 +637,7 @@ def run_workflow(
             workflow=workflow,
             operation_type=operation,
             trigger=trigger,
-            triggered_by=actor,
+            triggered_by=acting_person(actor),
             task_id=task_id,
             started_at=now,
             heartbeat_at=now,
@@ -746,7 +747,7 @@ def reconcile_workflow(*, workflow: IntegrationWorkflow, actor: Any = None, repa
             workflow=workflow,
             operation_type=RunOperation.RECONCILE,
             trigger=RunTrigger.MANUAL if actor is not None else RunTrigger.SYSTEM,
-            triggered_by=actor,
+            triggered_by=acting_person(actor),
             started_at=now,
             heartbeat_at=now,
         )
@@ -837,7 +838,7 @@ def resolve_conflict(*, conflict: SyncConflict, actor: Any, choice: str, value: 
         locked.status = ConflictStatus.RESOLVED
         locked.choice = choice
         locked.resolved_value = value if choice == ConflictChoice.CUSTOM else None
-        locked.resolved_by = actor
+        locked.resolved_by = acting_person(actor)
         locked.resolved_at = timezone.now()
         locked.save()
         record_audit_event(

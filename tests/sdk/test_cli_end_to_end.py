@@ -154,10 +154,13 @@ def test_a_developer_builds_publishes_and_a_customer_installs_a_connector_with_t
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_gateway_api_key_cannot_publish_and_the_cli_says_so_with_exit_code_3(live_server, organization, tmp_path):
-    # given an enterprise API client's key, with every scope the gateway offers
+def test_a_gateway_api_key_without_the_extensions_scopes_is_refused_with_exit_code_3(
+    live_server, organization, tmp_path
+):
+    # given an API client's key that may run connectors but not touch extensions
     PublisherFactory(organization=organization, slug="acme")
-    _key, token = gateway.issue_api_key(client=ApiClientFactory(organization=organization), actor=None, name="ci")
+    api_client = ApiClientFactory(organization=organization, allowed_scopes=["connectors:read", "connectors:execute"])
+    _key, token = gateway.issue_api_key(client=api_client, actor=None, name="ci")
     env = {"NOFX_BASE_URL": live_server.url, "NOFX_TOKEN": token, "NOFX_CONFIG_DIR": str(tmp_path)}
 
     # when
@@ -166,3 +169,23 @@ def test_a_gateway_api_key_cannot_publish_and_the_cli_says_so_with_exit_code_3(l
     # then
     assert result.exit_code == 3
     assert "HTTP 403" in json.loads(result.stdout)["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ci_key_holding_the_extensions_scopes_publishes_with_the_cli(live_server, organization, tmp_path, settings):
+    # given a publisher's API client for its CI, with the extensions scopes
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    PublisherFactory(organization=organization, slug="acme")
+    api_client = ApiClientFactory(organization=organization, allowed_scopes=["extensions:read", "extensions:write"])
+    _key, token = gateway.issue_api_key(client=api_client, actor=None, name="ci")
+    env = {"NOFX_BASE_URL": live_server.url, "NOFX_TOKEN": token, "NOFX_CONFIG_DIR": str(tmp_path / "config")}
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        runner.invoke(main, ["ext", "init", "connector", "tickets", "--id", "acme.tickets", "--json"], env=env)
+
+        # when
+        result = runner.invoke(main, ["ext", "publish", "tickets", "--interval", "0.2", "--json"], env=env)
+
+    # then the version went through the pipeline to published
+    assert result.exit_code == 0, result.stdout
+    assert json.loads(result.stdout)["version"]["status"] == VersionStatus.PUBLISHED

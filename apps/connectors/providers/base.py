@@ -20,8 +20,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs
 
-import jsonschema
-
 from apps.connectors.errors import (
     AuthenticationFailed,
     ConfigInvalid,
@@ -30,6 +28,7 @@ from apps.connectors.errors import (
     WebhookRejected,
 )
 from apps.connectors.timestamps import utc_now
+from nofx_sdk.connector_manifest import schema_errors
 
 if TYPE_CHECKING:
     import httpx
@@ -217,20 +216,6 @@ def record_schema(
         "required": list(required),
         "additionalProperties": True,
     }
-
-
-def schema_errors(schema: dict[str, Any], instance: Any, *, prefix: str = "") -> list[dict[str, Any]]:
-    """Every violation of `schema` as `{field, message, code}`, the API's error shape."""
-    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
-    errors = []
-    for error in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
-        path = ".".join(str(p) for p in error.absolute_path)
-        if error.validator == "required" and isinstance(error.message, str):
-            missing = error.message.split("'")[1] if "'" in error.message else ""
-            path = f"{path}.{missing}" if path and missing else (missing or path)
-        full = f"{prefix}.{path}" if prefix and path else (prefix or path)
-        errors.append({"field": full or None, "message": error.message, "code": str(error.validator)})
-    return errors
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Connectors defined by a manifest (docs/schemas/connector-manifest.schema.json), interpreted here.
+"""Connectors defined by a manifest (/schemas/connector-manifest.schema.json), interpreted here.
 
 Nothing in a manifest runs: templates are `{{ root.path }}` look-ups with a handful of fixed filters,
 paths are dot paths, transforms and conditions are names from a closed list. The same transport, rate
@@ -28,7 +28,7 @@ from apps.connectors.authentication import (
     QueryToken,
 )
 from apps.connectors.errors import ConfigInvalid, InvalidRequest, NotSupported, WebhookRejected
-from apps.connectors.manifests import TEMPLATE, load_builtin_manifest
+from apps.connectors.manifests import load_builtin_manifest
 from apps.connectors.policies import RateLimitPolicy
 from apps.connectors.providers.base import (
     ActionSpec,
@@ -48,6 +48,7 @@ from apps.connectors.providers.cursors import Cursor, watermark_walk
 from apps.connectors.providers.signatures import check_shared_token, check_standard_webhook
 from apps.connectors.timestamps import iso_utc, iso_utc_millis, parse_timestamp
 from apps.connectors.transport import Outcome, ResponseVerdict
+from nofx_sdk.connector_manifest import TEMPLATE
 
 if TYPE_CHECKING:
     from apps.connectors.connections import Connection

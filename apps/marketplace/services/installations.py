@@ -31,6 +31,7 @@ from apps.marketplace.services.analytics import record_analytics_event
 from apps.marketplace.services.catalog import adjust_counters
 from apps.marketplace.services.installed_payloads import PayloadUnusable, make_payload_usable, withdraw_payload
 from apps.marketplace.services.webhooks import enqueue_webhook
+from apps.security.observers import acting_person
 from apps.security.services import record_audit_event
 from nofx_sdk.rules.manifest import APP_TYPES
 
@@ -170,7 +171,7 @@ def _create_installation(
                 granted_permissions=requested,
                 config=plain,
                 secret_config=secret or None,
-                installed_by=actor,
+                installed_by=acting_person(actor),
                 region_code=organization.home_region_code,
                 webhook_secret=secrets.token_urlsafe(32),
             )

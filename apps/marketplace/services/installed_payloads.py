@@ -35,7 +35,7 @@ def installation_source(installation: Installation) -> str:
 
 
 def is_framework_manifest(document: Any) -> bool:
-    """A connector manifest in the connector framework's format (docs/schemas/connector-manifest.schema.json),
+    """A connector manifest in the connector framework's format (/schemas/connector-manifest.schema.json),
     as opposed to the marketplace's older descriptive format, which the framework cannot run."""
     return isinstance(document, dict) and "manifest_version" in document
 

@@ -24,6 +24,7 @@ from apps.marketplace.models import (
     VersionStatus,
 )
 from apps.marketplace.services.directory import publish_publisher_entry
+from apps.security.observers import acting_person
 from apps.security.services import record_audit_event
 from nofx_sdk import rules
 from nofx_sdk.rules.archive import ArchiveLimits
@@ -181,7 +182,7 @@ def upload_version(*, publisher: Publisher, actor: User, data: bytes, auto_publi
             sha256=sha256,
             auto_publish=auto_publish,
             changelog=str(document.get("changelog") or ""),
-            uploaded_by=actor,
+            uploaded_by=acting_person(actor),
             steps={"upload": {"status": "done", "at": timezone.now().isoformat()}},
         )
         version.package.save(f"{sha256}.zip", ContentFile(data), save=False)

@@ -10,6 +10,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import ValidationError
 
+from nofx_sdk.connector_manifest import validate_manifest
 from nofx_sdk.rules import code_analysis, egress
 from nofx_sdk.rules.archive import ArchiveLimits, ReadPackage, archive_findings, open_package
 from nofx_sdk.rules.dependencies import PublishedVersion, resolve
@@ -405,8 +406,6 @@ def check_payload(package: ReadPackage, context: PackageContext) -> list[Finding
     if is_connector and isinstance(document, dict) and "manifest_version" in document:
         # The connector framework's own format: the framework's schema decides (the pipeline's test step
         # also rehearses it on recorded responses).
-        from apps.marketplace.connectors_bridge import framework_manifest_findings
-
         return framework_manifest_findings(document, file=name)
     validator = CONNECTOR_VALIDATOR if is_connector else WORKFLOW_VALIDATOR
     findings = [
@@ -432,3 +431,11 @@ def check_payload(package: ReadPackage, context: PackageContext) -> list[Finding
                     )
                 )
     return findings
+
+
+def framework_manifest_findings(document: Any, *, file: str) -> list[Finding]:
+    """MKT-T001 for each way a framework-format connector manifest breaks the framework's schema and rules."""
+    return [
+        Finding("MKT-T001", f"{error.get('field') or '(root)'}: {error['message']}", file=file)
+        for error in validate_manifest(document)
+    ]
