@@ -398,3 +398,19 @@ def test_a_manifest_in_use_cannot_be_deleted(owner_client, sandbox_for, loopback
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["code"] == "manifest_in_use"
+
+
+@pytest.mark.parametrize("document", [None, "name: gitlab", ["streams"]])
+def test_the_manifest_api_refuses_a_document_that_is_not_an_object(owner_client, document):
+    # when
+    response = owner_client.post("/api/v1/connector-manifests/", {"document": document}, format="json")
+    # then
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "document"
+
+
+def test_the_manifest_api_takes_json_only(owner_client):
+    # when a manifest arrives form-encoded, which cannot carry a nested document
+    response = owner_client.post("/api/v1/connector-manifests/", {"document": "{}"}, format="multipart")
+    # then
+    assert response.status_code == 415

@@ -402,3 +402,19 @@ def test_an_extension_without_a_published_version_cannot_be_installed(owner, org
         services.install_extension(
             organization=organization, actor=owner, extension=extension, accepted_permissions=CONSENT
         )
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "2"])
+def test_the_installation_list_refuses_a_pending_update_filter_that_is_not_a_boolean(owner_client, value):
+    # when
+    response = owner_client.get("/api/v1/installations/", {"pending_update": value})
+    # then
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "pending_update"
+
+
+def test_the_installation_list_filters_on_a_pending_update(owner_client):
+    # when
+    response = owner_client.get("/api/v1/installations/", {"pending_update": "true"})
+    # then
+    assert response.status_code == 200

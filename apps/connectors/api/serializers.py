@@ -181,6 +181,9 @@ class WebhookDeliveryDetailSerializer(WebhookDeliverySerializer):
 
 
 class ConnectorManifestSerializer(serializers.ModelSerializer[ConnectorManifest]):
+    # A manifest is a JSON object (the format of /schemas/connector-manifest.schema.json); null is refused.
+    document = serializers.DictField(help_text="The manifest, validated against the connector manifest schema.")
+
     class Meta:
         model = ConnectorManifest
         fields = (

@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -175,6 +176,8 @@ class ConnectorManifestViewSet(OrganizationScopedMixin, viewsets.ModelViewSet[Co
     queryset = ConnectorManifest.objects.all()
     serializer_class = s.ConnectorManifestSerializer
     filterset_class = ConnectorManifestFilterSet
+    # A manifest is a nested JSON document, which form encodings cannot carry.
+    parser_classes = [JSONParser]
     permission_classes = [*viewsets.ModelViewSet.permission_classes, OrganizationPermission]
     required_permissions = {
         "list": "connectors.view",

@@ -1,5 +1,6 @@
 import django_filters
 
+from apps.core.filtering import StrictBooleanFilter
 from apps.marketplace.models import (
     Extension,
     ExtensionVersion,
@@ -15,7 +16,7 @@ class ExtensionFilterSet(django_filters.FilterSet):
     """The publisher's own list; the public catalog filters through `CatalogQuery` (full-text + facets)."""
 
     type = django_filters.CharFilter()
-    deprecated = django_filters.BooleanFilter(field_name="is_deprecated")
+    deprecated = StrictBooleanFilter(field_name="is_deprecated")
 
     class Meta:
         model = Extension
@@ -34,7 +35,7 @@ class ExtensionVersionFilterSet(django_filters.FilterSet):
 class InstallationFilterSet(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=InstallationStatus.choices)
     extension = django_filters.CharFilter(field_name="extension__slug")
-    pending_update = django_filters.BooleanFilter(
+    pending_update = StrictBooleanFilter(
         field_name="pending_version", lookup_expr="isnull", exclude=True, label="Only with an update awaiting consent"
     )
 

@@ -329,7 +329,8 @@ class PublisherVersionViewSet(
     filterset_class = ExtensionVersionFilterSet
     permission_classes = [permissions.IsAuthenticated, PublisherPermission]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
-    extra_error_codes = (409, 422)
+    # 404: the extension, version or review a body names does not exist (or is not visible to the caller).
+    extra_error_codes = (404, 409, 422)
 
     def get_queryset(self) -> QuerySet[ExtensionVersion]:
         return super().get_queryset().filter(extension__publisher__organization_id=self.publisher_organization_id())
@@ -498,7 +499,8 @@ class InstallationViewSet(
     permission_classes = [permissions.IsAuthenticated, OrganizationPermission]
     required_permissions = _INSTALL_PERMS
     http_method_names = ["get", "post", "patch", "head", "options"]
-    extra_error_codes = (409, 422)
+    # 404: the extension, version or review a body names does not exist (or is not visible to the caller).
+    extra_error_codes = (404, 409, 422)
 
     def _fresh(self, installation: Installation) -> Response:
         return Response(self.get_serializer(self.get_queryset().get(pk=installation.pk)).data)
@@ -586,7 +588,8 @@ class ReviewViewSet(
     permission_classes = [permissions.IsAuthenticated, OrganizationPermission]
     required_permissions = _INSTALL_PERMS
     http_method_names = ["get", "post", "patch", "head", "options"]
-    extra_error_codes = (409, 422)
+    # 404: the extension, version or review a body names does not exist (or is not visible to the caller).
+    extra_error_codes = (404, 409, 422)
 
     def perform_create(self, serializer: s.ReviewSerializer) -> None:  # type: ignore[override]
         data = serializer.validated_data
@@ -619,7 +622,8 @@ class ReviewReportViewSet(
     filterset_class = ReviewReportFilterSet
     permission_classes = [permissions.IsAuthenticated, OrganizationPermission]
     required_permissions = {"*": "extensions.view"}
-    extra_error_codes = (409, 422)
+    # 404: the extension, version or review a body names does not exist (or is not visible to the caller).
+    extra_error_codes = (404, 409, 422)
 
     def perform_create(self, serializer: s.ReviewReportSerializer) -> None:  # type: ignore[override]
         data = serializer.validated_data

@@ -12,6 +12,9 @@ from apps.regions.selectors import local_region_code
 
 class Command(BaseCommand):
     help = "Show or set the region's database endpoint record (primary and standby)."
+    # Needed exactly when the database may be unreachable (before the endpoint record exists, or with the
+    # primary down); system checks of installed apps (dj-stripe's) query the database, so they are skipped.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--endpoint-file", default=None, help="Default: NOFX_DATABASE_ENDPOINT_FILE.")

@@ -9,6 +9,9 @@ from apps.regions.failover import FailoverError, fail_back
 
 class Command(BaseCommand):
     help = "Rebuild the former primary as a standby, switch back to it, and rebuild the standby."
+    # Needed exactly when the database may be unreachable (before the endpoint record exists, or with the
+    # primary down); system checks of installed apps (dj-stripe's) query the database, so they are skipped.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("region", help="The region this deployment serves.")

@@ -10,6 +10,9 @@ from apps.regions.failover import FailoverError, fail_over
 
 class Command(BaseCommand):
     help = "Promote the region's standby, point the deployment at it, mark the region and record the timings."
+    # Needed exactly when the database may be unreachable (before the endpoint record exists, or with the
+    # primary down); system checks of installed apps (dj-stripe's) query the database, so they are skipped.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("region", help="The region this deployment serves.")

@@ -2572,8 +2572,10 @@ export interface components {
             readonly name: string;
             readonly title: string;
             readonly version: string;
-            /** @description The validated manifest. */
-            document: unknown;
+            /** @description The manifest, validated against the connector manifest schema. */
+            document: {
+                [key: string]: unknown;
+            };
             readonly document_sha256: string;
             /** @description `marketplace:<installation id>` when an installed extension brought it. */
             readonly installed_from: string;
@@ -2585,8 +2587,10 @@ export interface components {
             readonly updated_at: string;
         };
         ConnectorManifestRequest: {
-            /** @description The validated manifest. */
-            document: unknown;
+            /** @description The manifest, validated against the connector manifest schema. */
+            document: {
+                [key: string]: unknown;
+            };
         };
         /**
          * @description * `active` - Active
@@ -3805,8 +3809,10 @@ export interface components {
             };
         };
         PatchedConnectorManifestRequest: {
-            /** @description The validated manifest. */
-            document?: unknown;
+            /** @description The manifest, validated against the connector manifest schema. */
+            document?: {
+                [key: string]: unknown;
+            };
         };
         PatchedConnectorUpdateRequest: {
             name?: string;
@@ -8510,8 +8516,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ConnectorManifestRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["ConnectorManifestRequest"];
-                "multipart/form-data": components["schemas"]["ConnectorManifestRequest"];
             };
         };
         responses: {
@@ -8734,8 +8738,6 @@ export interface operations {
         requestBody?: {
             content: {
                 "application/json": components["schemas"]["PatchedConnectorManifestRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["PatchedConnectorManifestRequest"];
-                "multipart/form-data": components["schemas"]["PatchedConnectorManifestRequest"];
             };
         };
         responses: {
@@ -13685,6 +13687,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No such resource in the caller's organization (objects of other organizations are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The request conflicts with the resource's current state. */
             409: {
                 headers: {
@@ -14738,6 +14749,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No such resource in the caller's organization (objects of other organizations are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The request conflicts with the resource's current state. */
             409: {
                 headers: {
@@ -15591,6 +15611,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description No such resource in the caller's organization (objects of other organizations are never revealed). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The request conflicts with the resource's current state. */
             409: {
                 headers: {
@@ -15944,6 +15973,15 @@ export interface operations {
             };
             /** @description The credentials are valid but lack the permission for this operation. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization (objects of other organizations are never revealed). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
