@@ -172,7 +172,9 @@ def test_a_gateway_api_key_without_the_extensions_scopes_is_refused_with_exit_co
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_ci_key_holding_the_extensions_scopes_publishes_with_the_cli(live_server, organization, tmp_path, settings):
+def test_a_ci_key_holding_the_extensions_scopes_publishes_with_the_cli(
+    live_server, organization, tmp_path, settings, monkeypatch
+):
     # given a publisher's API client for its CI, with the extensions scopes
     settings.MEDIA_ROOT = str(tmp_path / "media")
     PublisherFactory(organization=organization, slug="acme")
@@ -180,11 +182,11 @@ def test_a_ci_key_holding_the_extensions_scopes_publishes_with_the_cli(live_serv
     _key, token = gateway.issue_api_key(client=api_client, actor=None, name="ci")
     env = {"NOFX_BASE_URL": live_server.url, "NOFX_TOKEN": token, "NOFX_CONFIG_DIR": str(tmp_path / "config")}
     runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        runner.invoke(main, ["ext", "init", "connector", "tickets", "--id", "acme.tickets", "--json"], env=env)
+    monkeypatch.chdir(tmp_path)
+    runner.invoke(main, ["ext", "init", "connector", "tickets", "--id", "acme.tickets", "--json"], env=env)
 
-        # when
-        result = runner.invoke(main, ["ext", "publish", "tickets", "--interval", "0.2", "--json"], env=env)
+    # when
+    result = runner.invoke(main, ["ext", "publish", "tickets", "--interval", "0.2", "--json"], env=env)
 
     # then the version went through the pipeline to published
     assert result.exit_code == 0, result.stdout
