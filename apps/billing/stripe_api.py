@@ -66,7 +66,7 @@ def stripe_client() -> Any:
     if not key:
         raise BillingNotConfigured("Paid plans are unavailable on this deployment: billing is not set up.")
     stripe.api_key = key
-    stripe.api_base = settings.STRIPE_API_HOST or "https://api.stripe.com"
+    stripe.api_base = getattr(settings, "STRIPE_API_HOST", "") or "https://api.stripe.com"
     stripe.max_network_retries = 0
     if not isinstance(stripe.default_http_client, stripe.HTTPClient):
         stripe.default_http_client = GuardedStripeHTTPClient()

@@ -792,8 +792,10 @@ STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_TEST_SECRET_KEY = env("STRIPE_TEST_SECRET_KEY", default="")
 STRIPE_LIVE_SECRET_KEY = env("STRIPE_LIVE_SECRET_KEY", default="")
 STRIPE_TEST_PUBLIC_KEY = env("STRIPE_TEST_PUBLIC_KEY", default="")
-# Where stripe-python sends requests (a local fake such as localstripe in development); empty: Stripe itself.
-STRIPE_API_HOST = env("STRIPE_API_HOST", default="")
+# Where stripe-python sends requests (a local fake such as localstripe in development). Defined only when
+# given: dj-stripe points the client at any STRIPE_API_HOST that exists, even an empty one.
+if env("STRIPE_API_HOST", default=""):
+    STRIPE_API_HOST = env("STRIPE_API_HOST")
 DJSTRIPE_WEBHOOK_SECRET = env("DJSTRIPE_WEBHOOK_SECRET", default="")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
@@ -811,4 +813,4 @@ BILLING_FEE_PERCENT = env("BILLING_FEE_PERCENT", default="15")
 # A subscription whose payment failed keeps working this long before its installation is disabled.
 BILLING_GRACE_PERIOD = timedelta(days=env.int("BILLING_GRACE_PERIOD_DAYS", default=7))
 # dj-stripe warns whenever STRIPE_API_HOST is set; pointing at a local fake Stripe is what it is for here.
-SILENCED_SYSTEM_CHECKS = ["djstripe.W002"] if STRIPE_API_HOST else []
+SILENCED_SYSTEM_CHECKS = ["djstripe.W002"] if env("STRIPE_API_HOST", default="") else []
