@@ -85,7 +85,7 @@ def _seed(count: int, rng: random.Random, rare_words: list[str]) -> None:
     version_columns = (
         "id, created_at, updated_at, extension_id, version, version_major, version_minor, version_patch, "
         "is_prerelease, status, manifest, permissions, package, package_size, sha256, signature, signing_key_id, "
-        "findings, steps, status_reason, ruleset_fingerprint, auto_publish, changelog, published_at, downloads"
+        "findings, steps, status_reason, ruleset_fingerprint, auto_publish, changelog, published_at, downloads, channel"
     )
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor, for COPY
@@ -122,6 +122,7 @@ def _seed(count: int, rng: random.Random, rare_words: list[str]) -> None:
                         "",
                         now,
                         0,
+                        "",
                     )
                 )
         with raw.copy(f"COPY marketplace_extensions ({extension_columns}) FROM STDIN") as extensions_copy:
