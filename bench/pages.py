@@ -36,6 +36,9 @@ class Demo:
     extension_slug: str
     installation_id: str
     admin: Any
+    # A developer of the featured extension's publisher, and that extension's latest version.
+    developer: Any
+    version_id: str
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Page:
     name: str
     url: Callable[[Demo], str]
     signed_in: bool = False
+    # Signed in as the publisher's developer (the developer portal) rather than as the customer's admin.
+    as_publisher: bool = False
 
 
 PAGES = [
@@ -54,6 +59,15 @@ PAGES = [
     Page("install (consent) page", lambda demo: f"/marketplace/extensions/{demo.extension_slug}/install/", True),
     Page("installed list", lambda demo: "/marketplace/installed/", True),
     Page("installation page", lambda demo: f"/marketplace/installed/{demo.installation_id}/", True),
+    Page("portal overview", lambda demo: "/developers/", as_publisher=True),
+    Page("portal extension", lambda demo: f"/developers/extensions/{demo.extension_slug}/", as_publisher=True),
+    Page("portal version", lambda demo: f"/developers/versions/{demo.version_id}/", as_publisher=True),
+    Page("portal analytics", lambda demo: "/developers/analytics/", as_publisher=True),
+    Page("portal credentials", lambda demo: "/developers/credentials/", as_publisher=True),
+    Page("portal support", lambda demo: "/developers/support/", as_publisher=True),
+    Page("portal payouts", lambda demo: "/developers/payouts/", as_publisher=True),
+    Page("docs page", lambda demo: "/developers/docs/manifest-reference/"),
+    Page("docs search", lambda demo: "/developers/docs/search/?q=webhook"),
 ]
 HTMX_PAGES = {"search (htmx results)"}
 
@@ -128,7 +142,14 @@ def _seed(extensions: int) -> Demo:
             for d in range(30)
         )
     refresh_catalog_rankings()
-    return Demo(extension_slug=featured.slug, installation_id=str(installations[0].pk), admin=admin)
+    developer = MembershipFactory(organization=featured.publisher.organization, role=Role.DEVELOPER).user
+    return Demo(
+        extension_slug=featured.slug,
+        installation_id=str(installations[0].pk),
+        admin=admin,
+        developer=developer,
+        version_id=str(featured.latest_version_id),
+    )
 
 
 def main() -> int:
@@ -145,6 +166,8 @@ def main() -> int:
         os.environ["DATABASE_URL"] = bench_url
         os.environ["MEDIA_ROOT"] = media.name
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nofx.settings.test")
+        # The seeding publishes through eager tasks; their log lines would bury the figures.
+        os.environ.setdefault("LOG_LEVEL", "WARNING")
         import django
 
         django.setup()
@@ -159,12 +182,15 @@ def main() -> int:
         demo = _seed(args.extensions)
         print(f"seeded {args.extensions} extensions in {time.perf_counter() - started:.1f} s")
 
-        anonymous, signed_in = Client(), Client()
+        anonymous, signed_in, publisher = Client(), Client(), Client()
         signed_in.force_login(demo.admin)
-        print(f"\nmarketplace pages, {args.requests} requests each (PostgreSQL, Django test client)")
+        publisher.force_login(demo.developer)
+        print(
+            f"\nmarketplace and developer portal pages, {args.requests} requests each (PostgreSQL, Django test client)"
+        )
         over = []
         for page in PAGES:
-            client = signed_in if page.signed_in else anonymous
+            client = publisher if page.as_publisher else signed_in if page.signed_in else anonymous
             url = page.url(demo)
             headers = {"HX-Request": "true"} if page.name in HTMX_PAGES else {}
             for _ in range(5):
