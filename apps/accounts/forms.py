@@ -337,6 +337,7 @@ class OAuthAppForm(ServiceForm):
     kind = forms.ChoiceField(
         choices=(
             ("web", "Web app: acts for a person (authorization code with PKCE)"),
+            ("native", "Native app or CLI: acts for a person, keeps no secret (PKCE, loopback redirect)"),
             ("machine", "Machine client: acts for the organization (client credentials)"),
         ),
         widget=forms.RadioSelect,
@@ -348,7 +349,7 @@ class OAuthAppForm(ServiceForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}),
         label="Redirect URIs",
-        help_text="One per line; web apps only.",
+        help_text="One per line; web apps, and native apps (loopback only, default http://127.0.0.1/callback).",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

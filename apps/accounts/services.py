@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -1138,6 +1139,14 @@ def configure_oidc_idp(
 class OAuthAppKind:
     WEB = "web"  # authorization code + PKCE, on behalf of a person
     MACHINE = "machine"  # client credentials, for the organization itself
+    # Authorization code + PKCE for a program on the person's own machine (the `nofx` CLI, a desktop app):
+    # a public client, since such a program cannot keep a secret; it redirects to a loopback address.
+    NATIVE = "native"
+
+
+# Where a native app's redirect lands when none is given: a loopback listener of its own (RFC 8252; the
+# port may differ on every sign-in).
+NATIVE_DEFAULT_REDIRECT = "http://127.0.0.1/callback"
 
 
 def register_oauth_app(
@@ -1149,7 +1158,8 @@ def register_oauth_app(
     scopes: list[str],
     redirect_uris: list[str] | None = None,
 ) -> tuple[OrganizationOAuthApp, str]:
-    """Register an OAuth2 client for the organization. Returns it and its secret (shown once, stored hashed)."""
+    """Register an OAuth2 client for the organization. Returns it and its secret (shown once, stored hashed;
+    empty for a native app, which is a public client)."""
     from oauth2_provider.generators import generate_client_secret
     from oauth2_provider.models import get_application_model
 
@@ -1159,8 +1169,8 @@ def register_oauth_app(
     name = name.strip()
     if not name:
         raise BusinessRuleViolation("Name the app.", field="name", code="required")
-    if kind not in (OAuthAppKind.WEB, OAuthAppKind.MACHINE):
-        raise BusinessRuleViolation("Choose a web app or a machine client.", field="kind")
+    if kind not in (OAuthAppKind.WEB, OAuthAppKind.MACHINE, OAuthAppKind.NATIVE):
+        raise BusinessRuleViolation("Choose a web app, a native app or a machine client.", field="kind")
     if not scopes:
         raise BusinessRuleViolation("Allow the app at least one scope.", field="scopes", code="required")
     if unknown := unknown_scopes(scopes):
@@ -1170,16 +1180,25 @@ def register_oauth_app(
         raise BusinessRuleViolation(
             "A web app needs at least one redirect URI.", field="redirect_uris", code="required"
         )
-    secret = generate_client_secret()
+    if kind == OAuthAppKind.NATIVE:
+        redirect_uris = redirect_uris or [NATIVE_DEFAULT_REDIRECT]
+        if any(urlsplit(uri).hostname not in ("127.0.0.1", "::1", "localhost") for uri in redirect_uris):
+            raise BusinessRuleViolation(
+                "A native app redirects to a loopback address, such as http://127.0.0.1/callback.",
+                field="redirect_uris",
+                code="invalid",
+            )
+    public = kind == OAuthAppKind.NATIVE
+    secret = "" if public else generate_client_secret()
     with transaction.atomic():
         application = Application(
             name=name[:255],
             user=actor,
-            client_type=Application.CLIENT_CONFIDENTIAL,
+            client_type=Application.CLIENT_PUBLIC if public else Application.CLIENT_CONFIDENTIAL,
             authorization_grant_type=(
-                Application.GRANT_AUTHORIZATION_CODE
-                if kind == OAuthAppKind.WEB
-                else Application.GRANT_CLIENT_CREDENTIALS
+                Application.GRANT_CLIENT_CREDENTIALS
+                if kind == OAuthAppKind.MACHINE
+                else Application.GRANT_AUTHORIZATION_CODE
             ),
             redirect_uris=" ".join(redirect_uris),
             client_secret=secret,

@@ -323,3 +323,57 @@ def test_a_machine_token_gets_a_proper_answer_from_every_kind_of_endpoint(client
     assert response.status_code in (200, 403), response.content[:300]
     if path != "/api/v1/me/":
         assert response.status_code == 200
+
+
+def test_a_native_app_is_a_public_client_that_signs_in_with_pkce_on_a_loopback_port(client, organization, owner):
+    # given a native app (a CLI) registered without a redirect URI
+    registration, secret = services.register_oauth_app(
+        organization=organization, actor=owner, name="nofx CLI", kind="native", scopes=["teams:read"]
+    )
+    application = registration.application
+    redirect = "http://127.0.0.1:53121/callback"  # the CLI's listener, on a port of the moment
+    client.force_login(owner)
+    verifier, challenge = _pkce()
+    # when it asks for a code and redeems it with the verifier alone
+    answer = client.post(
+        "/o/authorize/",
+        {
+            "response_type": "code",
+            "client_id": application.client_id,
+            "redirect_uri": redirect,
+            "scope": "teams:read",
+            "state": "s",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "allow": "Authorize",
+        },
+    )
+    code = parse_qs(urlsplit(answer["Location"]).query)["code"][0]
+    token = client.post(
+        "/o/token/",
+        {
+            "grant_type": "authorization_code",
+            "client_id": application.client_id,
+            "code": code,
+            "redirect_uri": redirect,
+            "code_verifier": verifier,
+        },
+    )
+    # then it has no secret and gets a token all the same
+    assert secret == ""
+    assert application.client_type == "public"
+    assert token.status_code == 200, token.content
+    assert token.json()["scope"] == "teams:read"
+
+
+def test_a_native_app_may_only_redirect_to_a_loopback_address(organization, owner):
+    with pytest.raises(services.BusinessRuleViolation) as refused:
+        services.register_oauth_app(
+            organization=organization,
+            actor=owner,
+            name="nofx CLI",
+            kind="native",
+            scopes=["teams:read"],
+            redirect_uris=["https://evil.example/callback"],
+        )
+    assert refused.value.field == "redirect_uris"

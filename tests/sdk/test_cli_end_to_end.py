@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,9 @@ import pytest
 from click.testing import CliRunner
 from django.conf import settings
 from django.test import Client
-from oauth2_provider.models import get_application_model
 
-from apps.accounts.models import OrganizationOAuthApp
 from apps.accounts.roles import Role
+from apps.accounts.services import register_oauth_app
 from apps.gateway import services as gateway
 from apps.marketplace.models import Extension, Installation, InstallationStatus, VersionStatus
 from nofx_sdk.cli import main
@@ -46,25 +46,16 @@ def _run(cli: Path, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.Co
     return subprocess.run([str(cli), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
-def _cli_app(organization: Any, developer: Any) -> str:
-    """A public OAuth2 client (no secret: the CLI cannot keep one) registered by the organization."""
-    application_model = get_application_model()
-    application = application_model.objects.create(
-        name="nofx CLI",
-        user=developer,
-        client_type=application_model.CLIENT_PUBLIC,
-        authorization_grant_type=application_model.GRANT_AUTHORIZATION_CODE,
-        redirect_uris="http://127.0.0.1/callback",
-        skip_authorization=True,
-        algorithm=application_model.NO_ALGORITHM,
-    )
-    OrganizationOAuthApp.objects.create(
+def _cli_app(organization: Any, owner: Any) -> str:
+    """The CLI's OAuth2 app, registered by the organization as a native app (a public client: no secret)."""
+    registration, _secret = register_oauth_app(
         organization=organization,
-        application=application,
-        allowed_scopes=["extensions:read", "extensions:write"],
-        created_by=developer,
+        actor=owner,
+        name="nofx CLI",
+        kind="native",
+        scopes=["extensions:read", "extensions:write"],
     )
-    return str(application.client_id)
+    return str(registration.application.client_id)
 
 
 def _sign_in_through_the_browser(
@@ -90,7 +81,17 @@ def _sign_in_through_the_browser(
     browser.force_login(developer)
     session = browser.cookies[settings.SESSION_COOKIE_NAME].value
     with httpx.Client(cookies={settings.SESSION_COOKIE_NAME: session}, follow_redirects=False, timeout=30) as http:
-        answer = http.get(url)
+        consent = http.get(url)
+        assert consent.status_code == 200, consent.text[:500]
+        # The person approves the app on the consent page (a public client is never approved silently).
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', consent.text)
+        assert token is not None, consent.text[:500]
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', consent.text))
+        answer = http.post(
+            f"{live_server.url}/o/authorize/",
+            data={**fields, "csrfmiddlewaretoken": token.group(1), "allow": "Authorize"},
+            headers={"Referer": url},
+        )
         assert answer.status_code == 302, answer.text[:500]
         redirect = answer.headers["Location"]
         assert redirect.startswith("http://127.0.0.1:"), redirect
@@ -109,7 +110,7 @@ def test_a_developer_builds_publishes_and_a_customer_installs_a_connector_with_t
     developer = make_member(organization, Role.DEVELOPER)
     PublisherFactory(organization=organization, slug="acme", name="Acme")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NOFX_CONFIG_DIR": str(tmp_path / "config")}
-    client_id = _cli_app(organization, developer)
+    client_id = _cli_app(organization, make_member(organization, Role.OWNER))
     login = _sign_in_through_the_browser(nofx_cli, live_server, developer, client_id, env, tmp_path)
     assert login["ok"] is True
     assert set(login["scope"].split()) == {"extensions:read", "extensions:write"}
