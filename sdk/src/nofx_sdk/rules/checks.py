@@ -201,7 +201,7 @@ def validate_package(package: ReadPackage, context: PackageContext) -> list[Find
             findings.append(
                 Finding("MKT-V009", f"entryPoint {entry!r} is not a file in the package.", **_at(loaded, "entryPoint"))
             )
-    for index, shot in enumerate(manifest.screenshots):
+    for position, shot in enumerate(manifest.screenshots):
         data = None if code_analysis_escapes(shot.path) else package.read(shot.path, MAX_SCREENSHOT_BYTES)
         if data is None or image_type(data) is None:
             findings.append(
@@ -209,7 +209,7 @@ def validate_package(package: ReadPackage, context: PackageContext) -> list[Find
                     "MKT-V012",
                     f"Screenshot {shot.path!r} is not a PNG or JPEG file of at most {MAX_SCREENSHOT_BYTES // 1024} KiB "
                     "in the package.",
-                    **_at(loaded, "screenshots", index, "path"),
+                    **_at(loaded, "screenshots", position, "path"),
                 )
             )
     if manifest.config_schema is not None:
