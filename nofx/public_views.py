@@ -71,4 +71,5 @@ PUBLIC_VIEWS: dict[str, str] = {
     "marketplace:home": "The marketplace front page: featured, popular and new published extensions.",
     "marketplace:search": "Catalog search over published extensions (same data as api:extension-list).",
     "marketplace:extension": "A published extension's page (same data as api:extension-detail; 404 otherwise).",
+    "marketplace:screenshot": "A screenshot from a published extension's signed package (PNG/JPEG only).",
 }

@@ -15,6 +15,7 @@ REMEDIES: dict[str, str] = {
     "MKT-V009": "Add the file named by `entryPoint` to the package, or correct the path.",
     "MKT-V010": "Make `configSchema` a valid JSON Schema object (type, properties, required).",
     "MKT-V011": "Keep the manifest `id` of the extension you are uploading a version of.",
+    "MKT-V012": "Add each file named under `screenshots` to the package as a PNG or JPEG of at most 1 MiB.",
     "MKT-S001": "Make the package smaller: leave out build output, tests and large assets.",
     "MKT-S002": "Ship fewer files: bundle assets, leave out what the extension does not need.",
     "MKT-S003": "Remove files that compress suspiciously well or unpack to a very large size.",

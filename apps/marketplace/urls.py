@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("search/", views.search, name="search"),
     path("extensions/<str:slug>/", views.extension_detail, name="extension"),
+    path("extensions/<str:slug>/screenshots/<int:number>/", views.screenshot, name="screenshot"),
     path("extensions/<str:slug>/install/", views.install, name="install"),
     path("extensions/<str:slug>/install/check/", views.install_check, name="install_check"),
     path("extensions/<str:slug>/review/", views.review, name="review"),

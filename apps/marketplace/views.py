@@ -53,7 +53,10 @@ from apps.marketplace.models import (
 )
 from apps.marketplace.rendering import render_markdown
 from apps.marketplace.services.installations import added_permissions, permissions_of
+from apps.marketplace.services.publishing import package_bytes
 from apps.marketplace.services.reviews import reviewable_installation
+from nofx_sdk.rules.archive import ArchiveLimits, open_package
+from nofx_sdk.rules.checks import MAX_SCREENSHOT_BYTES, code_analysis_escapes, image_type
 from nofx_sdk.rules.manifest import PricingModel
 
 PAGE_SIZE = 24
@@ -304,6 +307,39 @@ def _links(manifest: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+def _screenshots(extension_slug: str, manifest: dict[str, Any]) -> list[dict[str, str]]:
+    shots = [s for s in manifest.get("screenshots") or [] if isinstance(s, dict)]
+    return [
+        {
+            "url": reverse("marketplace:screenshot", args=[extension_slug, number]),
+            "caption": str(shot.get("caption") or ""),
+        }
+        for number, shot in enumerate(shots, start=1)
+    ]
+
+
+@require_GET
+def screenshot(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """One screenshot of the latest published version, read from its signed package (PNG or JPEG only)."""
+    extension = _listed_extension(slug)
+    version = extension.latest_version
+    shots = ((version.manifest if version else None) or {}).get("screenshots") or []
+    if version is None or not 1 <= number <= len(shots) or not isinstance(shots[number - 1], dict):
+        raise Http404("No such screenshot.")
+    package = open_package(package_bytes(version), ArchiveLimits())
+    path = str(shots[number - 1].get("path") or "")
+    data = None if code_analysis_escapes(path) else package.read(path, MAX_SCREENSHOT_BYTES)
+    media_type = image_type(data) if data else None
+    if data is None or media_type is None:
+        raise Http404("No such screenshot.")
+    response = HttpResponse(data, content_type=media_type)
+    # A version's package never changes, so neither does its picture; nothing in it may run or be sniffed.
+    response["Cache-Control"] = "public, max-age=86400"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'"
+    return response
+
+
 @require_GET
 def extension_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """An extension's page: description, permissions in plain words, plans, versions, links, reviews."""
@@ -344,6 +380,7 @@ def extension_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "plans": _plans(version),
             "links": _links(manifest),
             "ui_links": [u for u in manifest.get("ui") or [] if isinstance(u, dict) and _is_web_url(u.get("url"))],
+            "screenshots": _screenshots(extension.slug, manifest),
             "versions": _version_rows(extension),
             "reviews": reviews,
             "installation": installation,

@@ -212,3 +212,48 @@ def test_a_manifest_with_odd_links_and_pricing_still_has_a_page(client: Client, 
     response = client.get(_url(extension))
     assert response.status_code == 200
     assert "The publisher lists no support or privacy links." in response.content.decode()
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def test_the_extension_page_shows_the_screenshots_from_its_package(client: Client, db: None) -> None:
+    # given an extension whose package carries a screenshot
+    extension = publish_extension(
+        slug="acme.board",
+        screenshots=[{"path": "shots/board.png", "caption": "The <b>board</b>"}],
+        files={"shots/board.png": PNG},
+    )
+    # when a visitor opens its page and the picture
+    page = client.get(_url(extension))
+    picture = client.get(reverse("marketplace:screenshot", args=[extension.slug, 1]))
+    # then the picture is on the page, captioned (escaped), and served as a PNG that cannot be sniffed
+    html = page.content.decode()
+    assert reverse("marketplace:screenshot", args=[extension.slug, 1]) in html
+    assert "The &lt;b&gt;board&lt;/b&gt;" in html
+    assert picture.status_code == 200
+    assert picture["Content-Type"] == "image/png"
+    assert picture["X-Content-Type-Options"] == "nosniff"
+    assert picture.content == PNG
+
+
+@pytest.mark.parametrize("number", [0, 2, 99])
+def test_a_screenshot_number_the_manifest_does_not_have_is_not_found(client: Client, db: None, number: int) -> None:
+    extension = publish_extension(
+        slug="acme.board", screenshots=[{"path": "shots/board.png"}], files={"shots/board.png": PNG}
+    )
+
+    response = client.get(reverse("marketplace:screenshot", args=[extension.slug, number]))
+
+    assert response.status_code == 404
+
+
+def test_a_screenshot_whose_file_is_not_a_picture_is_not_served(client: Client, db: None) -> None:
+    # given a package made outside the pipeline, whose "screenshot" is markup
+    extension = publish_extension(
+        slug="acme.board", screenshots=[{"path": "shots/board.png"}], files={"shots/board.png": b"<script>x</script>"}
+    )
+
+    response = client.get(reverse("marketplace:screenshot", args=[extension.slug, 1]))
+
+    assert response.status_code == 404

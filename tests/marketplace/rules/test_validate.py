@@ -127,6 +127,40 @@ def test_a_missing_entry_point_trips_v009():
     assert finding.message == "entryPoint 'missing.json' is not a file in the package."
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def test_screenshots_that_are_real_pictures_in_the_package_pass():
+    data = build_package(
+        manifest(screenshots=[{"path": "shots/board.png", "caption": "The board"}]), {"shots/board.png": PNG}
+    )
+
+    assert findings_of(data) == []
+
+
+@pytest.mark.parametrize(
+    ("files", "why"),
+    [({}, "missing"), ({"shots/board.png": b"<svg onload=alert(1)>"}, "not an image")],
+)
+def test_a_screenshot_that_is_missing_or_not_a_picture_trips_v012(files, why):
+    data = build_package(manifest(screenshots=[{"path": "shots/board.png"}]), files)
+
+    (finding,) = findings_of(data)
+
+    assert finding.rule_id == "MKT-V012", why
+    assert (
+        finding.message == "Screenshot 'shots/board.png' is not a PNG or JPEG file of at most 1024 KiB in the package."
+    )
+
+
+def test_a_screenshot_outside_png_and_jpeg_is_refused_by_the_manifest_schema():
+    (finding,) = findings_of(
+        build_package(manifest(screenshots=[{"path": "shots/board.svg"}]), {"shots/board.svg": "x"})
+    )
+
+    assert finding.rule_id == "MKT-V004"
+
+
 def test_an_invalid_config_schema_trips_v010():
     data = build_package(manifest(configSchema={"type": "object", "properties": {"a": {"type": "strange"}}}))
 

@@ -201,6 +201,17 @@ def validate_package(package: ReadPackage, context: PackageContext) -> list[Find
             findings.append(
                 Finding("MKT-V009", f"entryPoint {entry!r} is not a file in the package.", **_at(loaded, "entryPoint"))
             )
+    for position, shot in enumerate(manifest.screenshots):
+        data = None if code_analysis_escapes(shot.path) else package.read(shot.path, MAX_SCREENSHOT_BYTES)
+        if data is None or image_type(data) is None:
+            findings.append(
+                Finding(
+                    "MKT-V012",
+                    f"Screenshot {shot.path!r} is not a PNG or JPEG file of at most {MAX_SCREENSHOT_BYTES // 1024} KiB "
+                    "in the package.",
+                    **_at(loaded, "screenshots", position, "path"),
+                )
+            )
     if manifest.config_schema is not None:
         try:
             Draft202012Validator.check_schema(manifest.config_schema)
@@ -439,3 +450,15 @@ def framework_manifest_findings(document: Any, *, file: str) -> list[Finding]:
         Finding("MKT-T001", f"{error.get('field') or '(root)'}: {error['message']}", file=file)
         for error in validate_manifest(document)
     ]
+
+
+MAX_SCREENSHOT_BYTES = 1024 * 1024
+
+
+def image_type(data: bytes) -> str | None:
+    """The media type of a screenshot's bytes by their signature (PNG or JPEG), or None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    return None

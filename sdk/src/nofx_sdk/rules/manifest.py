@@ -214,6 +214,13 @@ class UiLink(_Model):
     url: AnyHttpUrl
 
 
+class Screenshot(_Model):
+    """A picture of the extension at work, shipped in the package and shown on its marketplace page."""
+
+    path: Annotated[str, Field(min_length=5, max_length=200, pattern=r"^[^\\]+\.(png|jpe?g)$")]
+    caption: Annotated[str, Field(max_length=200)] = ""
+
+
 class App(_Model):
     """An externally hosted app (agent, analytics): the platform only calls these URLs."""
 
@@ -247,6 +254,7 @@ class Manifest(_Model):
     )
     webhooks: Webhooks = Field(default_factory=Webhooks)
     ui: list[UiLink] = Field(default_factory=list, max_length=10)
+    screenshots: list[Screenshot] = Field(default_factory=list, max_length=8)
     app: App | None = None
     changelog: str | None = Field(default=None, max_length=20000)
 

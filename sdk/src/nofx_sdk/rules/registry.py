@@ -45,6 +45,7 @@ _ALL = [
     Rule("MKT-V009", Step.VALIDATE, "The entry point is a file in the package"),
     Rule("MKT-V010", Step.VALIDATE, "configSchema is a valid JSON Schema"),
     Rule("MKT-V011", Step.VALIDATE, "The manifest id belongs to the extension being uploaded"),
+    Rule("MKT-V012", Step.VALIDATE, "Screenshots are PNG or JPEG files in the package"),
     # -- scan ----------------------------------------------------------------------------------------
     Rule("MKT-S001", Step.SCAN, "The package is within the size limit"),
     Rule("MKT-S002", Step.SCAN, "The package is within the file-count limit"),

@@ -321,6 +321,21 @@ export type Unitamount1 = number | null;
  * The platform versions the extension works with, as a range.
  */
 export type Platform = string;
+/**
+ * @maxItems 8
+ */
+export type Screenshots =
+  | []
+  | [Screenshot]
+  | [Screenshot, Screenshot]
+  | [Screenshot, Screenshot, Screenshot]
+  | [Screenshot, Screenshot, Screenshot, Screenshot]
+  | [Screenshot, Screenshot, Screenshot, Screenshot, Screenshot]
+  | [Screenshot, Screenshot, Screenshot, Screenshot, Screenshot, Screenshot]
+  | [Screenshot, Screenshot, Screenshot, Screenshot, Screenshot, Screenshot, Screenshot]
+  | [Screenshot, Screenshot, Screenshot, Screenshot, Screenshot, Screenshot, Screenshot, Screenshot];
+export type Caption = string;
+export type Path = string;
 export type Email1 = string | null;
 export type SupportLevel = "community" | "professional" | "enterprise";
 export type Url1 = string | null;
@@ -386,6 +401,7 @@ export interface NOFXExtensionManifest {
   permissions?: Permissions;
   pricing?: Pricing;
   requires: Requires;
+  screenshots?: Screenshots;
   support?: Support1;
   tags?: Tags;
   type: ExtensionType;
@@ -444,6 +460,13 @@ export interface PriceTier {
 }
 export interface Requires {
   platform: Platform;
+}
+/**
+ * A picture of the extension at work, shipped in the package and shown on its marketplace page.
+ */
+export interface Screenshot {
+  caption?: Caption;
+  path: Path;
 }
 export interface Support1 {
   email?: Email1;
