@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.billing.selectors import RevenuePoint
+from apps.billing.models import LedgerEntry, LedgerKind
 from apps.marketplace.models import AnalyticsEvent, EventKind, Review
 from apps.marketplace.services import record_analytics_event
 from tests.factories.accounts import OrganizationFactory
@@ -97,14 +95,27 @@ def test_ratings_count_visible_reviews_per_star(developer_browser, publisher, ex
     assert rows[5] == ["5 stars", "2"]
 
 
-def test_revenue_comes_from_billing(developer_browser, publisher, monkeypatch):
-    # given
-    point = RevenuePoint(month=date(2026, 11, 1), gross=Decimal("120.00"), net=Decimal("96.00"), currency="usd")
-    monkeypatch.setattr("apps.billing.selectors.publisher_revenue_by_month", lambda **kwargs: [point])
+def test_revenue_comes_from_billings_ledger(developer_browser, publisher, extension):
+    # given two sales of the publisher's extension this month, booked in billing's ledger (cents)
+    now = timezone.now()
+    buyer = OrganizationFactory()
+    for n, (gross, net) in enumerate(((10_000, 8_000), (2_000, 1_600))):
+        LedgerEntry.objects.create(
+            publisher=publisher,
+            extension=extension,
+            organization=buyer,
+            kind=LedgerKind.SALE,
+            currency="usd",
+            gross=gross,
+            fee=gross - net,
+            net=net,
+            source_id=f"pi_test_{n}",
+            occurred_at=now,
+        )
     # when
     rows = _csv(developer_browser.get(reverse("developers:analytics_csv", args=["revenue"])))
-    # then
-    assert rows == [["label", "gross", "net"], ["2026-11", "120.0", "96.0"]]
+    # then the month adds both up, in dollars
+    assert rows == [["label", "gross", "net"], [now.strftime("%Y-%m"), "120.0", "96.0"]]
 
 
 def test_another_publishers_numbers_are_not_counted(developer_browser, publisher, extension):
