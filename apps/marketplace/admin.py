@@ -119,15 +119,13 @@ class ExtensionAdmin(admin.ModelAdmin[Extension]):
 
     @admin.action(description="Delist from the catalog")
     def delist(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        queryset.update(is_delisted=True)
-        for extension in queryset:
-            services.refresh_extension_listing(extension=extension)
+        for extension in queryset.select_related("publisher"):
+            services.set_delisted(extension=extension, actor=_operator(request), delisted=True)
 
     @admin.action(description="List in the catalog again")
     def relist(self, request: HttpRequest, queryset: QuerySet[Extension]) -> None:
-        queryset.update(is_delisted=False)
-        for extension in queryset:
-            services.refresh_extension_listing(extension=extension)
+        for extension in queryset.select_related("publisher"):
+            services.set_delisted(extension=extension, actor=_operator(request), delisted=False)
 
 
 class ModerationQueueFilter(admin.SimpleListFilter):

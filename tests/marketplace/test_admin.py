@@ -71,3 +71,21 @@ def test_a_rule_switch_saved_in_admin_is_audited(staff_client, run_on_commit):
     assert response.status_code == 302
     assert RuleSetting.objects.get().mode == "enforced"
     assert AuditEvent.objects.filter(action="marketplace.rule_mode_changed").count() == 1
+
+
+def test_delisting_in_admin_hides_the_extension_and_is_audited_and_relisting_undoes_it(staff_client):
+    # given a listed extension
+    extension = publish_extension(slug="acme.tickets")
+    changelist = reverse("admin:marketplace_extension_changelist")
+    # when an operator delists it
+    staff_client.post(changelist, {"action": "delist", "_selected_action": [str(extension.pk)]})
+    # then it is hidden from the catalog, and the decision is in the audit log
+    extension.refresh_from_db()
+    assert extension.is_delisted
+    assert AuditEvent.objects.filter(action="marketplace.extension_delisted", target_id=str(extension.pk)).exists()
+    # when it is listed again
+    staff_client.post(changelist, {"action": "relist", "_selected_action": [str(extension.pk)]})
+    # then
+    extension.refresh_from_db()
+    assert not extension.is_delisted
+    assert AuditEvent.objects.filter(action="marketplace.extension_relisted").exists()

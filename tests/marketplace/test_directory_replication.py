@@ -9,6 +9,7 @@ from apps.marketplace.models import Extension, ExtensionVersion, VerificationSta
 from apps.marketplace.services import (
     create_publisher,
     refresh_extension_listing,
+    set_delisted,
     update_publisher,
     upload_version,
     verify_publisher,
@@ -56,8 +57,7 @@ def catalog_history(organization, owner, run_on_commit):
     yank_version(version=ExtensionVersion.objects.get(version="1.1.0"), actor=None, reason="Broke the mapping")
     extension = Extension.objects.get(slug="acme.tickets")
     # What the operators' "delist" action does.
-    Extension.objects.filter(pk=extension.pk).update(is_delisted=True)
-    refresh_extension_listing(extension=extension)
+    set_delisted(extension=extension, actor=None, delisted=True)
     return publisher, Extension.objects.get(pk=extension.pk)
 
 

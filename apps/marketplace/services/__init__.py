@@ -25,6 +25,7 @@ from apps.marketplace.services.pipeline import (
 from apps.marketplace.services.publishing import (
     create_publisher,
     decide_quarantine,
+    set_delisted,
     set_deprecated,
     set_rule_mode,
     set_version_channel,
@@ -76,6 +77,7 @@ __all__ = [
     "run_scan_step",
     "run_test_step",
     "run_validate_step",
+    "set_delisted",
     "set_deprecated",
     "set_rule_mode",
     "set_version_channel",

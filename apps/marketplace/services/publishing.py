@@ -319,3 +319,21 @@ def set_deprecated(*, extension: Extension, actor: User, deprecated: bool) -> Ex
 
         refresh_extension_listing(extension=extension)
     return extension
+
+
+def set_delisted(*, extension: Extension, actor: User | None, delisted: bool) -> Extension:
+    """Hide an extension from the catalog (an operator's decision; installations keep working) or list it again."""
+    from apps.marketplace.services.catalog import refresh_extension_listing
+
+    with transaction.atomic():
+        extension.is_delisted = delisted
+        extension.save(update_fields=["is_delisted", "updated_at"])
+        record_audit_event(
+            actor=actor,
+            action="marketplace.extension_delisted" if delisted else "marketplace.extension_relisted",
+            target=extension,
+            organization=extension.publisher.organization_id,
+        )
+        # In the same transaction, so the catalog entry replicated to other regions moves with it.
+        refresh_extension_listing(extension=extension)
+    return extension
