@@ -29,6 +29,9 @@ from apps.billing.models import BillingPlan, License, PublisherAccount, Purchase
 from apps.billing.stripe_api import BillingNotConfigured, stripe_client, stripe_configured
 from apps.core.exceptions import BusinessRuleViolation
 from apps.marketplace.models import Publisher
+from apps.security.client_ip import client_ip
+from apps.security.observers import observe_quietly
+from apps.security.services import observe_webhook_signature_failure
 
 logger = logging.getLogger(__name__)
 
@@ -257,6 +260,8 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             request.body.decode("utf-8"), request.headers.get("Stripe-Signature", ""), secret
         )
     except (ValueError, stripe.SignatureVerificationError):
+        # Forged or replayed deliveries in bulk are a security event, as for connectors' webhooks.
+        observe_quietly(observe_webhook_signature_failure, source="stripe", ip=client_ip(request))
         return HttpResponseBadRequest("Invalid signature.")
     outcome = services.process_stripe_event(event=event)
     return HttpResponse(outcome, content_type="text/plain")

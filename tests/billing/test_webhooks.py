@@ -360,3 +360,18 @@ def test_a_promotion_code_becomes_a_discount_line(client, organization, owner, p
     lines = {e.kind: e.gross for e in LedgerEntry.objects.all()}
     assert lines == {"sale": 4900, "discount": -980}
     assert sum(lines.values()) == 3920
+
+
+def test_forged_deliveries_in_bulk_raise_a_security_event(client, organization, owner, paid_extension, settings):
+    from apps.security.models import SecurityEvent
+
+    # given a sender without Stripe's signing secret
+    settings.SECURITY_DETECTOR_THRESHOLDS = {"webhook_failures": 3}
+    purchase = _purchase(organization, owner, paid_extension, "pro")
+    event = stripe_event("checkout.session.completed", _session(purchase))
+    # when it delivers three times
+    codes = [_post(client, event, secret="whsec_forged").status_code for _ in range(3)]
+    # then
+    assert codes == [400] * 3
+    alarm = SecurityEvent.objects.get(event_type="webhook_signature_failures")
+    assert alarm.resource_id == "stripe"
