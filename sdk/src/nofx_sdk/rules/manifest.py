@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from nofx_sdk.rules.semver import InvalidRange, InvalidVersion, Version, VersionRange
@@ -178,31 +178,25 @@ class Permissions(_Model):
         return values
 
 
+def _version_range(value: str) -> str:
+    try:
+        VersionRange.parse(value)
+    except InvalidRange as exc:
+        raise ValueError(str(exc)) from exc
+    return value
+
+
+# A version range (`^1.2`, `>=1.0.0 <2.0.0`), refused with the parser's reason when it is not one.
+RangeText = Annotated[str, AfterValidator(_version_range)]
+
+
 class Dependency(_Model):
     id: Annotated[str, Field(pattern=EXTENSION_ID_PATTERN)]
-    version: str = Field(description="A version range, e.g. ^1.2 or >=1.0.0 <2.0.0.")
-
-    @field_validator("version")
-    @classmethod
-    def _is_range(cls, value: str) -> str:
-        try:
-            VersionRange.parse(value)
-        except InvalidRange as exc:
-            raise ValueError(str(exc)) from exc
-        return value
+    version: RangeText = Field(description="A version range, e.g. ^1.2 or >=1.0.0 <2.0.0.")
 
 
 class Requires(_Model):
-    platform: str = Field(description="The platform versions the extension works with, as a range.")
-
-    @field_validator("platform")
-    @classmethod
-    def _is_range(cls, value: str) -> str:
-        try:
-            VersionRange.parse(value)
-        except InvalidRange as exc:
-            raise ValueError(str(exc)) from exc
-        return value
+    platform: RangeText = Field(description="The platform versions the extension works with, as a range.")
 
 
 class Webhooks(_Model):
