@@ -22,7 +22,13 @@ from apps.marketplace.models import (
 from apps.marketplace.services.installations import hash_install_token, permissions_of
 from apps.security.models import AuditEvent
 from nofx_sdk.webhooks import verify_signature
-from tests.factories.marketplace import add_published_version, app_manifest, manifest, publish_extension
+from tests.factories.marketplace import (
+    add_published_version,
+    app_manifest,
+    make_installation,
+    manifest,
+    publish_extension,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -413,8 +419,17 @@ def test_the_installation_list_refuses_a_pending_update_filter_that_is_not_a_boo
     assert response.json()["errors"][0]["field"] == "pending_update"
 
 
-def test_the_installation_list_filters_on_a_pending_update(owner_client):
+def test_the_installation_list_filters_on_a_pending_update(owner_client, organization):
+    # given two installations, one with an update waiting for consent
+    waiting = make_installation(organization=organization, extension=publish_extension(slug="acme.waiting"))
+    current = make_installation(organization=organization, extension=publish_extension(slug="acme.current"))
+    waiting.pending_version = add_published_version(
+        extension=waiting.extension, manifest_data=manifest(id="acme.waiting", version="1.1.0")
+    )
+    waiting.save(update_fields=["pending_version"])
     # when
-    response = owner_client.get("/api/v1/installations/", {"pending_update": "true"})
+    pending = owner_client.get("/api/v1/installations/", {"pending_update": "true"})
+    settled = owner_client.get("/api/v1/installations/", {"pending_update": "false"})
     # then
-    assert response.status_code == 200
+    assert [row["id"] for row in pending.json()["results"]] == [str(waiting.pk)]
+    assert [row["id"] for row in settled.json()["results"]] == [str(current.pk)]
