@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
+from apps.core.cache import add_to_counter
 from apps.core.problems import problem_response
 from apps.gateway import idempotency
 from apps.gateway.authentication import GatewayRefusal, resolve_credential
@@ -57,12 +57,7 @@ def note_refusal(credential: GatewayCredential, request: HttpRequest) -> None:
     """Count 429s per client in fixed windows; past the threshold, report the client once per window."""
     window = settings.GATEWAY_HAMMERING_WINDOW_SECONDS
     bucket = int(time.time() // window)
-    key = f"gateway:refused:{credential.client.pk}:{bucket}"
-    cache.add(key, 0, timeout=window * 2)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # evicted between add and incr
-        return
+    count = add_to_counter(f"gateway:refused:{credential.client.pk}:{bucket}", timeout=window * 2)
     if count == settings.GATEWAY_HAMMERING_THRESHOLD:
         report_hammering(client=credential.client, refusals=count, window_seconds=window, client_ip=client_ip(request))
 

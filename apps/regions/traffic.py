@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from apps.core.cache import add_to_counter
+
 logger = logging.getLogger(__name__)
 
 # Upper bounds of the latency buckets, in seconds (the last one catches everything slower).
@@ -51,8 +53,7 @@ class TrafficRecorder:
         for (minute, name), value in pending.items():
             key = _key(minute, name)
             try:
-                cache.add(key, 0, timeout=KEEP_MINUTES * 60)
-                cache.incr(key, value)
+                add_to_counter(key, value, timeout=KEEP_MINUTES * 60)
             except Exception:
                 # Losing a few seconds of figures must never fail a request.
                 logger.debug("Could not flush traffic figures", exc_info=True)

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from apps.core.cache import add_to_counter, swap
 from apps.security.client_ip import ip_range
 from apps.security.geoip import Location, distance_km, geoip_configured, locate
 from apps.security.models import DetectorState, LoginObservation, ResponseKind, Severity
@@ -92,13 +93,7 @@ def windowed_add(name: str, subject: str, amount: float, *, at: dt.datetime, win
     """
     ts = at.timestamp()
     bucket = int(ts // window)
-    key = f"security:win:{name}:{_short(subject)}:{bucket}"
-    cache.add(key, 0, timeout=window * 2 + 60)
-    try:
-        current = cache.incr(key, int(amount))
-    except ValueError:  # the key expired between add and incr
-        cache.set(key, int(amount), timeout=window * 2 + 60)
-        current = int(amount)
+    current = add_to_counter(f"security:win:{name}:{_short(subject)}:{bucket}", int(amount), timeout=window * 2 + 60)
     previous = cache.get(f"security:win:{name}:{_short(subject)}:{bucket - 1}") or 0
     overlap = 1 - (ts % window) / window
     return float(current) + float(previous) * overlap
@@ -279,13 +274,8 @@ def usage_anomaly_detection(*, client_id: str, organization: Any, ip: str, at: d
     """
     t = thresholds()
     minute = int(at.timestamp() // 60)
-    counter = f"security:api-minute:{_short(client_id)}:{minute}"
-    cache.add(counter, 0, timeout=3 * 3600)
-    try:
-        cache.incr(counter)
-    except ValueError:
-        cache.set(counter, 1, timeout=3 * 3600)
-    if not cache.add(f"security:api-minute-open:{_short(client_id)}:{minute}", 1, timeout=3 * 3600):
+    # Only the minute's first call (the one that started its counter) judges the minutes before it.
+    if add_to_counter(f"security:api-minute:{_short(client_id)}:{minute}", timeout=3 * 3600) != 1:
         return None
     detection: Detection | None = None
     # Bookkeeping of the rule's own model, not a business write: kept small and row-locked per client.
@@ -336,8 +326,7 @@ def token_detection(
     t = thresholds()
     key = f"security:token-seen:{_short(token_id)}"
     here = locate(ip) if geoip_configured() else None
-    previous = cache.get(key)
-    cache.set(
+    previous = swap(
         key,
         {
             "ip": ip,
