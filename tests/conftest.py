@@ -69,7 +69,11 @@ def _block_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def _isolated_cache() -> Iterator[None]:
     from django.core.cache import cache
 
+    from apps.core.process_cache import clear_all_local_copies
+
     yield
+    # A transactional test's tables are emptied without signals: no process copy may outlive its rows.
+    clear_all_local_copies()
     if not settings.REDIS_URL:
         cache.clear()
         return

@@ -20,6 +20,7 @@ from django.utils import timezone
 from rest_framework import authentication
 from rest_framework.request import Request
 
+from apps.core.process_cache import ProcessCache
 from apps.gateway.credentials import address_in, parse_key, parse_networks, secret_matches
 from apps.gateway.edge import client_ip, presents_certificate_header, verified_certificate_fingerprint
 from apps.gateway.models import ApiClient, ApiKey, ClientCertificate, ClientStatus, CredentialKind
@@ -34,6 +35,13 @@ REALM = "nofx"
 # How often a key's `last_used_at` is written: at most once a minute per key, not on every call.
 LAST_USED_EVERY_SECONDS = 60
 _UNRESOLVED = object()
+
+# Every call looks its credential up with the client, plan and organization: kept per process until any of
+# them changes (a revoked key stops working in every worker at once; see apps.core.process_cache).
+CREDENTIALS = ProcessCache(
+    "gateway-credentials",
+    watch=("gateway.ApiKey", "gateway.ApiClient", "gateway.Plan", "gateway.ClientCertificate", "accounts.Organization"),
+)
 
 
 @dataclass
@@ -141,7 +149,12 @@ def _authenticate_key(token: str, request: HttpRequest) -> GatewayCredential:
             "wrong_key_environment",
             f"This is a {parsed.environment} key; this deployment accepts {settings.GATEWAY_KEY_ENVIRONMENT} keys.",
         )
-    key = ApiKey.objects.select_related("client__plan", "client__organization").filter(key_id=parsed.key_id).first()
+    key = CREDENTIALS.get(
+        ("key", parsed.key_id),
+        lambda: (
+            ApiKey.objects.select_related("client__plan", "client__organization").filter(key_id=parsed.key_id).first()
+        ),
+    )
     if key is None or not secret_matches(parsed.secret, key.secret_hash):
         raise _unauthorized("invalid_api_key", "The API key is not valid.")
     now = timezone.now()
@@ -166,10 +179,13 @@ def _authenticate_key(token: str, request: HttpRequest) -> GatewayCredential:
 
 
 def _authenticate_certificate(fingerprint: str, request: HttpRequest) -> GatewayCredential:
-    registrations = list(
-        ClientCertificate.objects.select_related("client__plan", "client__organization")
-        .filter(fingerprint_sha256=fingerprint)
-        .order_by("revoked_at")
+    registrations = CREDENTIALS.get(
+        ("certificate", fingerprint),
+        lambda: list(
+            ClientCertificate.objects.select_related("client__plan", "client__organization")
+            .filter(fingerprint_sha256=fingerprint)
+            .order_by("revoked_at")
+        ),
     )
     active = [c for c in registrations if c.revoked_at is None]
     if not active:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -10,6 +9,7 @@ from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from apps.accounts.models import Organization
+from apps.core.process_cache import ProcessCache
 from apps.gateway.models import ApiClient, OrganizationLimit, Plan, UsageDay
 
 DEFAULT_PLAN = {"slug": "standard", "name": "Standard", "rate_per_minute": 600, "burst": 60, "monthly_quota": 1_000_000}
@@ -26,23 +26,18 @@ def default_plan() -> Plan:
     return plan
 
 
-# Organization limits change rarely (operators set them in the admin): each process re-reads them this often.
-ORGANIZATION_PLAN_TTL_SECONDS = 30.0
-_organization_plans: dict[Any, tuple[float, Plan | None]] = {}
+# Organization limits change rarely (operators set them in the admin) and every call consults them.
+ORGANIZATION_PLANS = ProcessCache("gateway-organization-plans", watch=("gateway.OrganizationLimit", "gateway.Plan"))
 
 
 def organization_plan(organization_id: Any) -> Plan | None:
-    """The plan capping all of an organization's clients, if it has one (cached per process for 30 s)."""
-    now = time.monotonic()
-    cached = _organization_plans.get(organization_id)
-    if cached is not None and now - cached[0] < ORGANIZATION_PLAN_TTL_SECONDS:
-        return cached[1]
-    limit = OrganizationLimit.objects.select_related("plan").filter(organization_id=organization_id).first()
-    plan = limit.plan if limit is not None else None
-    if len(_organization_plans) > 10_000:
-        _organization_plans.clear()
-    _organization_plans[organization_id] = (now, plan)
-    return plan
+    """The plan capping all of an organization's clients, if it has one."""
+
+    def load() -> Plan | None:
+        limit = OrganizationLimit.objects.select_related("plan").filter(organization_id=organization_id).first()
+        return limit.plan if limit is not None else None
+
+    return ORGANIZATION_PLANS.get(str(organization_id), load)
 
 
 def usage_days(organization: Organization, *, days: int = 30) -> QuerySet[UsageDay]:

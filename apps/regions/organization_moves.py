@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Invitation, Membership, Organization, Team, TeamMembership, User
 from apps.core.exceptions import BusinessRuleViolation, Conflict
+from apps.core.process_cache import rows_changed
 from apps.regions import replication
 from apps.regions.backups import backup_root, file_sha256
 from apps.regions.models import MoveStatus, OrganizationMove, Region, RegionStatus
@@ -336,6 +337,7 @@ def abandon_organization_move(*, move: OrganizationMove, actor: Any = None) -> N
         raise Conflict("The move has switched already; move the organization back from the target.", code="switched")
     with transaction.atomic():
         Organization.objects.filter(pk=move.organization_id).update(is_active=True, updated_at=timezone.now())
+        rows_changed("accounts.Organization")
         move.status = MoveStatus.FAILED
         move.error = (move.error + "\n" if move.error else "") + "abandoned by an operator"
         move.save(update_fields=["status", "error", "updated_at"])

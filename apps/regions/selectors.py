@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
+from apps.core.process_cache import ProcessCache
 from apps.regions.models import (
     DeliveryStatus,
     DirectoryEntry,
@@ -68,10 +69,20 @@ def region_public_url(code: str) -> str | None:
     return Region.objects.filter(code=code).values_list("public_url", flat=True).first()
 
 
+# Consulted before every sync write and gateway action; rules change a few times a year.
+RESIDENCY_RULES = ProcessCache("residency-rules", watch=("regions.ResidencyRule", "regions.Region"))
+
+
 def residency_rules_for(*, region_code: str, organization_id: object) -> list[ResidencyRule]:
     """The active rules governing where an organization's data may go: its region's and its own."""
-    rules = ResidencyRule.objects.filter(region__code=region_code, is_active=True).select_related("region")
-    return [rule for rule in rules if rule.organization_id in (None, organization_id)]
+    return RESIDENCY_RULES.get(
+        (region_code, str(organization_id)),
+        lambda: list(
+            ResidencyRule.objects.filter(region__code=region_code, is_active=True)
+            .filter(Q(organization__isnull=True) | Q(organization_id=organization_id))
+            .select_related("region")
+        ),
+    )
 
 
 def pending_deliveries_count(region: Region | None = None) -> int:

@@ -91,15 +91,19 @@ def record_audit_event(
     actor_type, actor_id = describe_actor(actor)
     target_type, target_id = describe_target(target)
 
-    with transaction.atomic():
-        AuditChainHead.objects.bulk_create(
-            [AuditChainHead(chain=chain, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
-        )
+    # No savepoint of its own inside a caller's transaction: an append that fails fails the caller's work too.
+    with transaction.atomic(savepoint=False):
         # The row lock on the head serialises appends per chain: two writers can never take the same seq.
-        head = AuditChainHead.objects.select_for_update().get(chain=chain)
+        head = _locked_chain_head(chain)
+        if head is None:  # the chain's first event
+            AuditChainHead.objects.bulk_create(
+                [AuditChainHead(chain=chain, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
+            )
+            head = AuditChainHead.objects.select_for_update().values_list("seq", "hash").get(chain=chain)
+        seq, prev_hash = head
         values: dict[str, Any] = {
             "chain": chain,
-            "seq": head.seq + 1,
+            "seq": seq + 1,
             "organization_id": org_id,
             "occurred_at": timezone.now(),
             "actor_type": actor_type,
@@ -109,14 +113,19 @@ def record_audit_event(
             "target_id": target_id,
             "request_id": current_request_id() if current_request_id() != "-" else "",
             "data": normalise_data(data),
-            "prev_hash": head.hash,
+            "prev_hash": prev_hash,
         }
         values["hash"] = event_hash(values)
         event = AuditEvent.objects.create(**values)
-        head.seq = event.seq
-        head.hash = event.hash
-        head.save(update_fields=["seq", "hash", "updated_at"])
+        AuditChainHead.objects.filter(chain=chain).update(
+            seq=event.seq, hash=event.hash, updated_at=values["occurred_at"]
+        )
     return event
+
+
+def _locked_chain_head(chain: str) -> tuple[int, str] | None:
+    """(seq, hash) of a chain's head, locked until the transaction ends; None before its first event."""
+    return AuditChainHead.objects.select_for_update().filter(chain=chain).values_list("seq", "hash").first()
 
 
 def verify_audit_chains(*, chains: list[str] | None = None) -> AuditVerification:

@@ -161,13 +161,16 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "apps.core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "nofx",
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "nofx"}}
+# How often a process asks whether its copies of keys, clients and residency rules went stale
+# (apps.core.process_cache): a change made in one worker reaches the others within this delay.
+PROCESS_CACHE_RECHECK_SECONDS = env.float("PROCESS_CACHE_RECHECK_SECONDS", default=1.0)
 
 # -- Authentication -----------------------------------------------------------------------------------
 

@@ -42,7 +42,8 @@ ACTION_BODY = {
 class ConnectorActionView(GatewayViewMixin, generics.GenericAPIView[Connector]):
     """Run one action of a connector with a JSON input and answer its JSON output."""
 
-    queryset = Connector.objects.all()
+    # The organization is needed for the residency check, the manifest for declarative connectors.
+    queryset = Connector.objects.select_related("organization", "manifest")
     permission_classes = [*generics.GenericAPIView.permission_classes, OrganizationPermission]
     required_permissions = {"post": "connectors.operate"}
     http_method_names = ["post", "options"]
