@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -11,12 +12,38 @@ from django.utils import timezone
 
 from apps.connectors.models import Connector, ConnectorHealthSample, ConnectorStatus, WebhookDelivery
 from apps.connectors.providers import PROVIDERS, get_provider_class
+from apps.core.process_cache import ProcessCache
 
 SLA_WINDOWS: dict[str, timedelta] = {"24h": timedelta(hours=24), "30d": timedelta(days=30)}
 
 
 def connectors_of(organization: Any) -> QuerySet[Connector]:
     return Connector.objects.for_organization(organization).select_related("manifest")
+
+
+# The gateway finds the connector of every action call; connectors change far less often than they are called.
+CONNECTORS = ProcessCache(
+    "connectors", watch=("connectors.Connector", "connectors.ConnectorManifest", "accounts.Organization")
+)
+
+
+def connector_of(organization: Any, pk: Any) -> Connector | None:
+    """One connector of the organization, with its organization and manifest; None when it has no such one."""
+    if organization is None:
+        return None
+    try:
+        key = uuid.UUID(str(pk))
+    except ValueError:
+        return None
+    return CONNECTORS.get(
+        (str(organization.pk), str(key)),
+        lambda: (
+            Connector.objects.for_organization(organization)
+            .select_related("organization", "manifest")
+            .filter(pk=key)
+            .first()
+        ),
+    )
 
 
 def active_connectors() -> QuerySet[Connector]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
@@ -24,6 +25,7 @@ from rest_framework.response import Response
 
 from apps.connectors.errors import ActionInputInvalid, ConnectorError, RateLimited, UpstreamUnavailable
 from apps.connectors.models import Connector
+from apps.connectors.selectors import connector_of
 from apps.core.problems import Problem
 from apps.core.scoping import OrganizationPermission
 from apps.gateway import services
@@ -42,8 +44,7 @@ ACTION_BODY = {
 class ConnectorActionView(GatewayViewMixin, generics.GenericAPIView[Connector]):
     """Run one action of a connector with a JSON input and answer its JSON output."""
 
-    # The organization is needed for the residency check, the manifest for declarative connectors.
-    queryset = Connector.objects.select_related("organization", "manifest")
+    queryset = Connector.objects.all()
     permission_classes = [*generics.GenericAPIView.permission_classes, OrganizationPermission]
     required_permissions = {"post": "connectors.operate"}
     http_method_names = ["post", "options"]
@@ -97,6 +98,14 @@ class ConnectorActionView(GatewayViewMixin, generics.GenericAPIView[Connector]):
         except ConnectorError as exc:
             raise Problem(status_code=502, code=exc.code, detail=exc.message) from exc
         return Response(output)
+
+    def get_object(self) -> Connector:
+        """The caller's organization's connector, from this process's copy (see `connectors.selectors`)."""
+        connector = connector_of(self.organization, self.kwargs["pk"])
+        if connector is None:
+            raise Http404
+        self.check_object_permissions(self.request, connector)
+        return connector
 
     def get_serializer_class(self) -> Any:  # no serializer: the body's shape is the action's
         return None

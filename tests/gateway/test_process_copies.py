@@ -1,4 +1,4 @@
-"""The gateway keeps per-process copies of credentials and residency rules; a change takes effect at once.
+"""The gateway keeps per-process copies of credentials, connectors and residency rules; changes apply at once.
 
 These tests commit (transactional database), so requests run outside any transaction and really use the
 copies, as a worker in production does.
@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.connectors.services import set_connector_paused
 from apps.gateway import services
 from apps.gateway.models import ClientStatus
 from apps.regions.models import RuleEffect
@@ -90,3 +91,30 @@ def test_a_residency_rule_added_applies_to_the_next_action_call(
     # then
     assert response.status_code == 451
     assert [c["body"] for c in github_sandbox.comments.values()] == ["a"]
+
+
+def test_pausing_a_connector_refuses_the_next_action_call(machine, key_token, github_connector, github_sandbox):
+    # given a connector this process has a copy of
+    assert machine(key_token).post(_action_url(github_connector), {"issue_number": 1, "body": "a"}).status_code == 200
+    # when
+    set_connector_paused(connector=github_connector, actor=None, paused=True)
+    response = machine(key_token).post(_action_url(github_connector), {"issue_number": 1, "body": "b"})
+    # then
+    assert response.status_code == 422
+    assert _code(response) == "connector-paused"
+    assert [c["body"] for c in github_sandbox.comments.values()] == ["a"]
+
+
+def test_another_organizations_connector_is_not_found_even_once_copied(
+    machine, key_token, github_connector, other_organization, issue_key
+):
+    # given the connector was called (and copied) for its own organization
+    assert machine(key_token).post(_action_url(github_connector), {"issue_number": 1, "body": "a"}).status_code == 200
+    outsider = services.create_api_client(
+        organization=other_organization, actor=None, name="outsider", allowed_scopes=["connectors:write"]
+    )
+    _key, foreign_token = issue_key(outsider)
+    # when
+    response = machine(foreign_token).post(_action_url(github_connector), {"issue_number": 1, "body": "b"})
+    # then
+    assert response.status_code == 404
