@@ -699,6 +699,12 @@ GATEWAY_HAMMERING_THRESHOLD = env.int("GATEWAY_HAMMERING_THRESHOLD", default=120
 GATEWAY_HAMMERING_WINDOW_SECONDS = 60
 # Raw usage records are kept this long; the daily roll-up is kept for good.
 GATEWAY_USAGE_RETENTION_DAYS = env.int("GATEWAY_USAGE_RETENTION_DAYS", default=35)
+# Each process writes its usage records in batches: at most this many seconds after a call (0 writes every
+# record during its call), or at once when this many are waiting.
+GATEWAY_USAGE_FLUSH_SECONDS = env.float("GATEWAY_USAGE_FLUSH_SECONDS", default=1.0)
+GATEWAY_USAGE_FLUSH_BATCH = env.int("GATEWAY_USAGE_FLUSH_BATCH", default=500)
+# Records kept in memory while the database refuses them; past this the oldest are dropped (and logged).
+GATEWAY_USAGE_MAX_PENDING = env.int("GATEWAY_USAGE_MAX_PENDING", default=50_000)
 
 # -- Marketplace --------------------------------------------------------------------------------------
 

@@ -87,6 +87,8 @@ GATEWAY_KEY_ENVIRONMENT = "test"
 TEST_REDIS_PREFIX = f"nofx-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 CACHES["default"]["KEY_PREFIX"] = TEST_REDIS_PREFIX
 GATEWAY_REDIS_PREFIX = f"{TEST_REDIS_PREFIX}:gw"
+# Tests read a call's usage record right after the call; the batching writer has its own tests.
+GATEWAY_USAGE_FLUSH_SECONDS = 0.0
 
 # Billing talks to a fake Stripe on loopback only (tests/billing/conftest.py points it at localstripe or at
 # recorded answers); this host answers nothing, so a test that forgets to is refused instead of reaching out.
