@@ -319,10 +319,38 @@ def usage_anomaly_detection(*, client_id: str, organization: Any, ip: str, at: d
     return detection
 
 
+# (token, address) -> when this process last told the shared cache about it.
+_told: dict[tuple[str, str], float] = {}
+
+
+def _seen_here_just_now(token_id: str, ip: str, at: dt.datetime) -> bool:
+    """Whether this process reported the same token from the same address less than
+    `SECURITY_TOKEN_SEEN_LOCAL_SECONDS` ago, so the shared record need not be touched again.
+
+    A busy API client presents its key many times a second from one address; re-reading and re-writing
+    the shared record each time would cost every call a round trip. The rule still sees every change of
+    address: another process's different address is compared with ours at our next report, at most that
+    many seconds later.
+    """
+    window = settings.SECURITY_TOKEN_SEEN_LOCAL_SECONDS
+    if window <= 0:
+        return False
+    moment = at.timestamp()
+    told = _told.get((token_id, ip))
+    if told is not None and 0 <= moment - told < window:
+        return True
+    if len(_told) > 10_000:
+        _told.clear()
+    _told[(token_id, ip)] = moment
+    return False
+
+
 def token_detection(
     *, token_id: str, ip: str, at: dt.datetime, organization: Any, user: Any, kind: str
 ) -> Detection | None:
     """The same token presented from two far-apart places within the window."""
+    if _seen_here_just_now(token_id, ip, at):
+        return None
     t = thresholds()
     key = f"security:token-seen:{_short(token_id)}"
     here = locate(ip) if geoip_configured() else None

@@ -730,6 +730,8 @@ SECURITY_TRUSTED_PROXIES: list[str] = env.list("SECURITY_TRUSTED_PROXIES", defau
 # How often a process re-reads the IP-rules version from the cache (seconds): the delay before a new
 # rule reaches every worker.
 SECURITY_IP_RULES_RECHECK_SECONDS = env.float("SECURITY_IP_RULES_RECHECK_SECONDS", default=2.0)
+# A process reports the same bearer token from the same address to the distant-use rule at most this often.
+SECURITY_TOKEN_SEEN_LOCAL_SECONDS = env.float("SECURITY_TOKEN_SEEN_LOCAL_SECONDS", default=1.0)
 # Request bodies above this are refused with 413; longer path prefixes can allow more (or less).
 SECURITY_MAX_REQUEST_BYTES = env.int("SECURITY_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
 SECURITY_REQUEST_SIZE_OVERRIDES: dict[str, int] = {

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from apps.accounts.roles import Role
-from apps.security import services
+from apps.security import detectors, services
 from apps.security.models import AuditEvent, ResponseKind, SecurityEvent, Severity
 from apps.security.services import record_audit_event
 from tests.factories.accounts import MembershipFactory, OrganizationFactory, UserFactory
@@ -268,6 +269,36 @@ def test_a_token_from_the_same_range_or_after_the_window_is_not_flagged():
     services.observe_token_use(token_id="tok-2", ip="198.51.100.5", at=at + dt.timedelta(minutes=11))
 
     assert _types() == []
+
+
+@pytest.fixture
+def local_token_window(settings):
+    settings.SECURITY_TOKEN_SEEN_LOCAL_SECONDS = 1.0
+    detectors._told.clear()
+    yield
+    detectors._told.clear()
+
+
+def test_a_busy_token_from_one_address_is_reported_to_the_shared_record_once_a_second(local_token_window):
+    # given the key was reported from its usual address
+    at = timezone.now()
+    services.observe_token_use(token_id="tok-9", ip="203.0.113.5", at=at)
+    # when another process records a second address, and this one sees the usual address again at once
+    cache.set("security:token-seen:" + detectors._short("tok-9"), {"ip": "198.51.100.5", "at": at.timestamp()})
+    services.observe_token_use(token_id="tok-9", ip="203.0.113.5", at=at + dt.timedelta(milliseconds=300))
+    assert _types() == []
+    # then the comparison happens at this process's next report, a second later
+    services.observe_token_use(token_id="tok-9", ip="203.0.113.5", at=at + dt.timedelta(milliseconds=1300))
+    assert _types() == ["token_distant_ips"]
+
+
+def test_a_new_address_is_always_reported_at_once(local_token_window):
+    at = timezone.now()
+
+    services.observe_token_use(token_id="tok-8", ip="203.0.113.5", at=at)
+    services.observe_token_use(token_id="tok-8", ip="198.51.100.5", at=at + dt.timedelta(milliseconds=10))
+
+    assert _types() == ["token_distant_ips"]
 
 
 def test_with_geoip_a_token_in_berlin_then_sydney_is_high_severity(geoip_database):
