@@ -4,8 +4,9 @@ The same action (GitHub's `comment_on_issue`, against the GitHub sandbox on loop
 one run, interleaved so both see the same machine:
 
 - straight to the sandbox, with the vendor's own HTTP request (the baseline);
-- through the gateway: one gunicorn worker of this project, API key, rate limit and quota, input schema,
-  the connector's transport to the same sandbox, output schema, usage record.
+- through the gateway: one gunicorn worker of this project, configured as in production
+  (docker/gunicorn.conf.py: gthread, keep-alive), API key, rate limit and quota, input schema, the
+  connector's transport to the same sandbox, output schema, audit event, usage record.
 
 The gateway's added latency is the difference of the two at each percentile. Targets: p50 <= 5 ms,
 p99 <= 25 ms. Uses DATABASE_URL / REDIS_URL when set (a throwaway database is created on that server and
@@ -153,17 +154,22 @@ def main() -> None:
         sandbox.add_issue("Benchmark subject")
         connector_id, token, session_key = seed(sandbox.url)
         port = free_port()
+        # The production configuration with one worker; its access log (written to stdout) is discarded.
         server = subprocess.Popen(  # noqa: S603 - our own gunicorn, with arguments we build here
             [
                 str(Path(sys.executable).with_name("gunicorn")),
-                "nofx.wsgi",
-                "--workers=1",
-                "--worker-class=sync",
-                f"--bind=127.0.0.1:{port}",
-                "--log-level=warning",
+                "--config",
+                str(ROOT / "docker" / "gunicorn.conf.py"),
+                "nofx.wsgi:application",
             ],
             cwd=ROOT,
-            env=env,
+            env={
+                **env,
+                "GUNICORN_WORKERS": "1",
+                "GUNICORN_BIND": f"127.0.0.1:{port}",
+                "GUNICORN_LOG_LEVEL": "warning",
+            },
+            stdout=subprocess.DEVNULL,
         )
         base = f"http://127.0.0.1:{port}"
         wait_for(f"{base}/healthz")
@@ -227,7 +233,7 @@ def main() -> None:
         backend = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
         limiter = "Redis" if os.environ.get("REDIS_URL") else "in-process"
         print(f"Gateway action call vs the same call straight to the sandbox ({args.calls} calls each, interleaved)")
-        print(f"  database: {backend}, rate limiter: {limiter}, app: 1 gunicorn sync worker")
+        print(f"  database: {backend}, rate limiter: {limiter}, app: 1 gunicorn worker (production config)")
         print(f"  {'':5} {'direct ms':>10} {'gateway ms':>11} {'added ms':>9}")
         for label, d, g, added in rows:
             print(f"  {label:5} {d:10.2f} {g:11.2f} {added:9.2f}")
