@@ -108,6 +108,20 @@ def _compiled_network_rules(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
+def connections_kept_across_requests() -> Iterator[None]:
+    """For tests that drive a request the way a server does (and close its response): as the test client
+    does, Django's end-of-request connection recycling is switched off, so the test's transaction survives."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
 def on_postgres() -> bool:
     return _on_postgres()
 

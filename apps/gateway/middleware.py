@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
+from apps.core.after_response import after_response, deferred_until_sent
 from apps.core.cache import add_to_counter
 from apps.core.problems import problem_response
 from apps.gateway import idempotency
@@ -132,28 +134,39 @@ class GatewayMiddleware:
             return _refusal_response(request, refusal)
         if credential is None:
             return self.get_response(request)
-        decision = admit(credential)
-        if decision.allowed:
-            response = self._call_view(request, credential)
-        else:
-            response = _refused(request, decision)
-            note_refusal(credential, request)
-        _rate_limit_headers(response, decision)
-        record_usage(
-            credential=credential,
-            request=request,
-            response=response,
-            operation=operation_of(request),
-            latency_us=(time.perf_counter_ns() - started) // 1000,
-        )
-        # After the limiter decided, 429s included: the hammering and usage-anomaly rules count both.
-        observe_quietly(
-            observe_api_request,
-            client_id=str(credential.client.pk),
-            ip=client_ip(request),
-            status=response.status_code,
-            organization=credential.organization,
-        )
+        # The call's bookkeeping (its usage record, the detectors' counters, the audit event of the action it
+        # ran) happens once the response is on its way: see apps.core.after_response.
+        with deferred_until_sent() as deferred:
+            decision = admit(credential)
+            if decision.allowed:
+                response = self._call_view(request, credential)
+            else:
+                response = _refused(request, decision)
+                note_refusal(credential, request)
+            _rate_limit_headers(response, decision)
+            latency_us = (time.perf_counter_ns() - started) // 1000
+            after_response(
+                partial(
+                    record_usage,
+                    credential=credential,
+                    request=request,
+                    response=response,
+                    operation=operation_of(request),
+                    latency_us=latency_us,
+                )
+            )
+            # After the limiter decided, 429s included: the hammering and usage-anomaly rules count both.
+            after_response(
+                partial(
+                    observe_quietly,
+                    observe_api_request,
+                    client_id=str(credential.client.pk),
+                    ip=client_ip(request),
+                    status=response.status_code,
+                    organization=credential.organization,
+                )
+            )
+        deferred.attach(response)
         return response
 
     def _call_view(self, request: HttpRequest, credential: GatewayCredential) -> HttpResponse:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from django.db import OperationalError
+from django.test import RequestFactory
 
 from apps.gateway import services
 from apps.gateway.models import UsageRecord
@@ -167,3 +171,59 @@ def test_a_connector_in_an_allowed_location_runs_the_action(
     # then
     assert response.status_code == 200, response.content
     assert [c["body"] for c in github_sandbox.comments.values()] == ["Allowed"]
+
+
+@pytest.fixture
+def wsgi_handler(connections_kept_across_requests):
+    """Django's WSGI entry point, used as a server uses it: the response is closed only once it is sent."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    return WSGIHandler()
+
+
+def test_a_machine_calls_bookkeeping_is_written_once_the_response_is_sent(
+    wsgi_handler, key_token, github_connector, gateway_client
+):
+    # given
+    request = RequestFactory().post(
+        _url(github_connector),
+        data=json.dumps({"issue_number": 1, "body": "Answered first"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key_token}",
+    )
+    # when the server has the answer but has not closed it yet
+    response = wsgi_handler(request.environ, lambda status, headers: None)
+    # then the caller's answer does not wait for the audit event and the usage record
+    assert response.status_code == 200
+    assert not AuditEvent.objects.filter(action="connectors.action_invoked").exists()
+    assert not UsageRecord.objects.exists()
+    response.close()
+    event = AuditEvent.objects.get(action="connectors.action_invoked")
+    assert (event.actor_type, event.actor_id) == ("api_client", str(gateway_client.pk))
+    assert event.request_id == response["X-Request-ID"]
+    assert UsageRecord.objects.get().status_code == 200
+
+
+def test_a_person_in_the_console_is_audited_before_the_answer(owner_client, github_connector):
+    # when
+    response = owner_client.post(_url(github_connector), {"issue_number": 1, "body": "By hand"})
+    # then (the test client closes the response; the event was written during the request all the same)
+    assert response.status_code == 200
+    assert AuditEvent.objects.filter(action="connectors.action_invoked", actor_type="user").count() == 1
+
+
+def test_a_failed_audit_write_after_the_answer_is_logged_and_the_answer_stands(
+    machine, key_token, github_connector, monkeypatch, caplog
+):
+    # given the audit log cannot be written
+    from apps.connectors import services as connector_services
+
+    def unavailable(**kwargs):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(connector_services, "record_audit_event", unavailable)
+    # when
+    response = machine(key_token).post(_url(github_connector), {"issue_number": 1, "body": "Sent anyway"})
+    # then the vendor has the comment, the caller was told so, and the failure is in the log
+    assert response.status_code == 200
+    assert "Work after the response failed" in caplog.text
