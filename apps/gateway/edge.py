@@ -12,6 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from apps.gateway.credentials import Network, address_in, normalise_fingerprint, parse_networks
+from apps.security.client_ip import address_behind
 
 CERT_FINGERPRINT_META = "HTTP_X_CLIENT_CERT_SHA256"
 CERT_VERIFY_META = "HTTP_X_CLIENT_CERT_VERIFY"
@@ -31,19 +32,11 @@ def from_trusted_proxy(request: HttpRequest) -> bool:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The caller's address: the peer, or behind trusted proxies the last address they did not add."""
+    """The caller's address: the peer, or behind the gateway's trusted proxies the last address they did not add."""
     cached: str | None = getattr(request, "_nofx_client_ip", None)
     if cached is not None:
         return cached
-    address = request.META.get("REMOTE_ADDR", "") or ""
-    if from_trusted_proxy(request):
-        proxies = trusted_proxies()
-        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
-        # Walk from the nearest hop outwards: the first address that is not one of our proxies is the client.
-        for hop in reversed(forwarded):
-            address = hop
-            if not address_in(hop, proxies):
-                break
+    address = address_behind(request, trusted_proxies())
     request._nofx_client_ip = address  # type: ignore[attr-defined]
     return address
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from functools import cache
 
 from django.conf import settings
@@ -17,10 +18,6 @@ def _trusted(proxies: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
 
 
-def _is_trusted(address: Address) -> bool:
-    return any(address in network for network in _trusted(tuple(settings.SECURITY_TRUSTED_PROXIES)))
-
-
 def parse_address(value: str) -> Address | None:
     try:
         return ipaddress.ip_address(value.strip())
@@ -28,27 +25,37 @@ def parse_address(value: str) -> Address | None:
         return None
 
 
-def client_ip(request: HttpRequest) -> str:
-    """The caller's address: REMOTE_ADDR, unless it is a trusted proxy, then the right-most untrusted hop.
+def address_behind(request: HttpRequest, proxies: Iterable[Network]) -> str:
+    """REMOTE_ADDR, unless it is one of `proxies`: then the right-most hop of X-Forwarded-For they did not add.
 
     Walking from the right matters: everything left of our own proxies' entries was written by the client
-    and can be forged.
+    and can be forged. A hop that is not an address ends the walk.
     """
-    cached: str | None = getattr(request, "_security_client_ip", None)
-    if cached is not None:
-        return cached
+    trusted = tuple(proxies)
+
+    def is_trusted(address: Address) -> bool:
+        return any(address.version == network.version and address in network for network in trusted)
+
     remote = parse_address(request.META.get("REMOTE_ADDR", "")) or ipaddress.ip_address("0.0.0.0")  # noqa: S104
     chosen: Address = remote
-    if settings.SECURITY_TRUSTED_PROXIES and _is_trusted(remote):
+    if trusted and is_trusted(remote):
         hops = [h for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
         for hop in reversed(hops):
             address = parse_address(hop)
             if address is None:
                 break
             chosen = address
-            if not _is_trusted(address):
+            if not is_trusted(address):
                 break
-    result = str(chosen.ipv4_mapped if isinstance(chosen, ipaddress.IPv6Address) and chosen.ipv4_mapped else chosen)
+    return str(chosen.ipv4_mapped if isinstance(chosen, ipaddress.IPv6Address) and chosen.ipv4_mapped else chosen)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The caller's address as the security rules see it, behind `SECURITY_TRUSTED_PROXIES`."""
+    cached: str | None = getattr(request, "_security_client_ip", None)
+    if cached is not None:
+        return cached
+    result = address_behind(request, _trusted(tuple(settings.SECURITY_TRUSTED_PROXIES)))
     request._security_client_ip = result  # type: ignore[attr-defined]
     return result
 

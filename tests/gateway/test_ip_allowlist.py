@@ -42,6 +42,14 @@ def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(machine, gateway_
     assert response.status_code == 403
 
 
+def test_a_caller_seen_as_an_ipv4_mapped_ipv6_address_matches_its_ipv4_allow_list(machine, gateway_client, key_token):
+    services.update_api_client(client=gateway_client, actor=None, ip_allowlist=["10.1.0.0/16"])
+
+    response = machine(key_token, REMOTE_ADDR="::ffff:10.1.2.3").get("/api/v1/teams/")
+
+    assert response.status_code == 200
+
+
 def test_a_bad_cidr_is_refused_when_saved(owner_client, gateway_client):
     response = owner_client.patch(f"/api/v1/api-clients/{gateway_client.pk}/", {"ip_allowlist": ["10.0.0.0/33"]})
 
