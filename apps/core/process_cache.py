@@ -43,7 +43,6 @@ class ProcessCache:
 
     def __init__(self, name: str, *, watch: tuple[str, ...], max_age: float = 60.0, max_entries: int = 10_000):
         self.name = name
-        self.watch = watch
         self.max_age = max_age
         self.max_entries = max_entries
         self._entries: dict[Hashable, tuple[int, float, bytes]] = {}
@@ -51,6 +50,9 @@ class ProcessCache:
         self._checked_at = 0.0
         for label in watch:
             _WATCHERS.setdefault(label.lower(), []).append(self)
+            # The one place we listen to our own models' signals (the house rule is explicit service calls): an
+            # invalidation that a single forgotten write path (a service, an admin form, a fixture load) could
+            # skip would leave a revoked key working. It changes no data, so it hides no business logic.
             # Per model, not for every sender: a receiver for all models would stop Django's fast bulk deletes.
             post_save.connect(
                 self._changed, sender=label, weak=False, dispatch_uid=f"process-cache:{name}:{label}:save"

@@ -14,7 +14,7 @@ IN_PROCESS = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCa
 
 
 @pytest.fixture(params=["configured", "in-process"])
-def backend(request: pytest.FixtureRequest, settings) -> Iterator[str]:
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """Each test runs on the configured cache (Redis in CI) and on the in-process one of `make run`."""
     if request.param == "configured":
         yield request.param

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.conf import settings
 from django.db import OperationalError
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
+from django.utils.crypto import get_random_string
 
 from apps.gateway import services
 from apps.gateway.models import UsageRecord
@@ -204,12 +206,25 @@ def test_a_machine_calls_bookkeeping_is_written_once_the_response_is_sent(
     assert UsageRecord.objects.get().status_code == 200
 
 
-def test_a_person_in_the_console_is_audited_before_the_answer(owner_client, github_connector):
-    # when
-    response = owner_client.post(_url(github_connector), {"issue_number": 1, "body": "By hand"})
-    # then (the test client closes the response; the event was written during the request all the same)
-    assert response.status_code == 200
+def test_a_person_in_the_console_is_audited_before_the_answer(wsgi_handler, owner, github_connector):
+    # given a signed-in person's session and CSRF token, as a browser sends them
+    browser = Client()
+    browser.force_login(owner)
+    csrf = get_random_string(32)
+    request = RequestFactory().post(
+        _url(github_connector),
+        data=json.dumps({"issue_number": 1, "body": "By hand"}),
+        content_type="application/json",
+        HTTP_COOKIE=f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}; "
+        f"{settings.CSRF_COOKIE_NAME}={csrf}",
+        HTTP_X_CSRFTOKEN=csrf,
+    )
+    # when the server has the answer but has not closed it yet
+    response = wsgi_handler(request.environ, lambda status, headers: None)
+    # then the person's action is already in the audit log: only machine calls defer their bookkeeping
+    assert response.status_code == 200, response.content
     assert AuditEvent.objects.filter(action="connectors.action_invoked", actor_type="user").count() == 1
+    response.close()
 
 
 def test_a_failed_audit_write_after_the_answer_is_logged_and_the_answer_stands(
