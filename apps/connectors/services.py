@@ -49,10 +49,14 @@ from apps.connectors.providers.base import (
     schema_errors,
 )
 from apps.connectors.transport import check_url_allowed
-from apps.core.after_response import after_response
 from apps.core.exceptions import BusinessRuleViolation, Conflict, NotPermitted
 from apps.security.observers import observe_person_after_commit, observe_quietly
-from apps.security.services import observe_deletion, observe_webhook_signature_failure, record_audit_event
+from apps.security.services import (
+    observe_deletion,
+    observe_webhook_signature_failure,
+    record_audit_event,
+    record_audit_event_later,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -489,15 +493,12 @@ def invoke_connector_action(
             raise ActionInputInvalid("The input does not match the action's schema.", errors=errors)
         result = provider.invoke(action, payload)
     # The vendor has done it: the record of it cannot be atomic with it. Through the gateway it is written
-    # once the caller has its answer (apps.core.after_response); anywhere else, now.
-    after_response(
-        partial(
-            record_audit_event,
-            actor=actor,
-            action="connectors.action_invoked",
-            target=connector,
-            data={"action": action, "input_fields": sorted(payload)},
-        )
+    # once the caller has its answer, in a batch; anywhere else, now.
+    record_audit_event_later(
+        actor=actor,
+        action="connectors.action_invoked",
+        target=connector,
+        data={"action": action, "input_fields": sorted(payload)},
     )
     output_errors = schema_errors(spec.output_schema, result)
     if output_errors:

@@ -59,6 +59,7 @@ from apps.connectors.rate_budget import (
     shared_budget,
     wall_clock,
 )
+from apps.core.after_response import after_response
 
 if TYPE_CHECKING:
     from apps.connectors.authentication import Authenticator
@@ -373,6 +374,8 @@ class OutboundClient:
         self._http = http or shared_http_client()
         self._timeout = httpx.Timeout(connection.timeout, connect=min(connection.timeout, 10.0))
         self._lock = threading.Lock()
+        # Successful answers whose budget slot goes back after the response (see _give_back_after_response).
+        self._answered: list[tuple[str | None, Any, float]] = []
 
     def close(self) -> None:
         """Nothing to release: connections stay in the pool of whoever owns the client."""
@@ -463,14 +466,16 @@ class OutboundClient:
             elapsed = time.perf_counter() - started
             now = wall_clock()
             observation = parse_rate_headers(response.headers, now=now, status=response.status_code)
-            self._give_back(token, observation)
             metrics.REQUESTS.labels(self.provider, method, metrics.status_label(response.status_code)).inc()
             metrics.LATENCY.labels(self.provider).observe(elapsed)
             if response.status_code in accept:
+                self._give_back_after_response(token, observation, now)
                 return response
             verdict = (self.classify(response) if self.classify else None) or classify_by_status(response)
             if verdict.outcome is Outcome.OK:
+                self._give_back_after_response(token, observation, now)
                 return response
+            self._give_back(token, observation)
             if verdict.outcome is Outcome.RATE_LIMITED:
                 self.stats.rate_limited_responses += 1
                 retry_after = verdict.retry_after
@@ -506,6 +511,7 @@ class OutboundClient:
     def _take_budget(self) -> str | None:
         if self.budget is None:
             return None
+        self._settle_answered()
         token = uuid.uuid4().hex
         policy = self.connection.rate_limit
         waited = 0.0
@@ -529,11 +535,33 @@ class OutboundClient:
             metrics.BUDGET_WAIT.labels(self.provider).observe(waited)
         return token
 
-    def _give_back(self, token: str | None, observation: Any) -> None:
-        if self.budget is not None and token is not None:
-            self.budget.release(self.connection.id, token, now=wall_clock(), observation=observation)
-        elif self.budget is not None and observation is not None:
-            self.budget.release(self.connection.id, "-", now=wall_clock(), observation=observation)
+    def _give_back(self, token: str | None, observation: Any, now: float | None = None) -> None:
+        self._settle_answered()
+        if self.budget is None:
+            return
+        if token is not None or observation is not None:
+            moment = wall_clock() if now is None else now
+            self.budget.release(self.connection.id, token or "-", now=moment, observation=observation)
+
+    def _give_back_after_response(self, token: str | None, observation: Any, now: float) -> None:
+        """Hand a successful answer's slot back once the caller has its response (apps.core.after_response).
+
+        The call stays counted in flight a few milliseconds longer, which only errs on the safe side, and
+        the next call of this client settles it first, so an action making many calls never holds more
+        than one slot it no longer needs. Outside a gateway call it is handed back now.
+        """
+        if self.budget is None or (token is None and observation is None):
+            return
+        with self._lock:
+            self._answered.append((token, observation, now))
+        after_response(self._settle_answered)
+
+    def _settle_answered(self) -> None:
+        with self._lock:
+            answered, self._answered = self._answered, []
+        for token, observation, now in answered:
+            if self.budget is not None:
+                self.budget.release(self.connection.id, token or "-", now=now, observation=observation)
 
     def _pause(self, seconds: float, reason: str) -> None:
         self.stats.retries += 1

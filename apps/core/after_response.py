@@ -37,6 +37,11 @@ def after_response(work: Callable[[], object]) -> None:
     queue.append(lambda: context.run(_run_now, work))
 
 
+def deferring() -> bool:
+    """Whether `after_response` work queued now would wait for the response to be sent."""
+    return _queue.get() is not None
+
+
 def _run_now(work: Callable[[], object]) -> None:
     _queue.set(None)  # work queued by the work itself runs at once (in this copied context only)
     work()

@@ -10,25 +10,20 @@ Raw rows are kept for `GATEWAY_USAGE_RETENTION_DAYS` and then deleted in batches
 
 from __future__ import annotations
 
-import atexit
-import logging
-import os
-import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, close_old_connections, connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from apps.core.batching import BatchWriter, insert_instances
 from apps.core.logging import current_request_id
 from apps.gateway.models import UsageDay, UsageRecord
 from apps.gateway.principals import GatewayCredential
 
 PURGE_BATCH = 10_000
-
-logger = logging.getLogger(__name__)
 
 
 def record_usage(
@@ -62,124 +57,32 @@ def record_usage(
 def write_usage_records(records: list[UsageRecord]) -> None:
     """Append records in one INSERT, committed without waiting for the disk on PostgreSQL."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
-        UsageRecord.objects.bulk_create(records)
+        insert_instances(records)
         return
     # The writer does not wait for the WAL to reach the disk: a crash may lose the last few milliseconds of
     # records (never corrupt them), which metering can afford.
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        UsageRecord.objects.bulk_create(records)
+        insert_instances(records)
 
 
-class UsageWriter:
-    """This process's usage records on their way to the table, written in batches by a background thread.
+class UsageWriter(BatchWriter[UsageRecord]):
+    """This process's usage records on their way to the table (see apps.core.batching).
 
-    A call hands its record over and returns: writing one row per call cost every call a transaction of
-    four round trips. The thread writes whatever has gathered every `GATEWAY_USAGE_FLUSH_SECONDS`, or at
-    once when `GATEWAY_USAGE_FLUSH_BATCH` records wait, and what is left when the process exits. When the
-    database refuses a batch the records stay queued for the next attempt (up to
-    `GATEWAY_USAGE_MAX_PENDING`, then the oldest are dropped and the loss is logged). A process that dies
-    without exiting loses at most the records of its last second.
+    Writing one row per call cost every call a transaction of four round trips; the `GATEWAY_USAGE_*`
+    settings say how often the thread writes, how large a batch triggers a write at once, and how many
+    refused records are kept for the next attempt.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: list[UsageRecord] = []
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._stopping = False
+    settings_prefix = "GATEWAY_USAGE"
+    noun = "usage record"
 
-    def add(self, record: UsageRecord) -> None:
-        if settings.GATEWAY_USAGE_FLUSH_SECONDS <= 0:
-            write_usage_records([record])
-            return
-        with self._lock:
-            self._start_if_needed()
-            self._pending.append(record)
-            full = len(self._pending) >= settings.GATEWAY_USAGE_FLUSH_BATCH
-        if full:
-            self._wake.set()
+    def write(self, batch: list[UsageRecord]) -> None:
+        write_usage_records(batch)
 
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
-    def flush(self) -> int:
-        """Write everything waiting now; returns how many records were written (0 when the write failed)."""
-        with self._lock:
-            batch, self._pending = self._pending, []
-        if not batch:
-            return 0
-        try:
-            write_usage_records(batch)
-        except (IntegrityError, DataError):
-            # Some record can never be written (its client was deleted meanwhile, say): write the rest singly.
-            return self._write_singly(batch)
-        except Exception:
-            logger.exception("Could not write %s usage records; keeping them for the next attempt", len(batch))
-            self._requeue(batch)
-            return 0
-        return len(batch)
-
-    def _write_singly(self, batch: list[UsageRecord]) -> int:
-        written = 0
-        for index, record in enumerate(batch):
-            try:
-                write_usage_records([record])
-            except (IntegrityError, DataError) as exc:
-                logger.error("Dropped a usage record of client %s the database refuses: %s", record.client_id, exc)
-            except Exception:
-                logger.exception("Could not write usage records; keeping them for the next attempt")
-                self._requeue(batch[index:])
-                break
-            else:
-                written += 1
-        return written
-
-    def _requeue(self, batch: list[UsageRecord]) -> None:
-        with self._lock:
-            self._pending[:0] = batch
-            overflow = len(self._pending) - settings.GATEWAY_USAGE_MAX_PENDING
-            if overflow > 0:
-                del self._pending[:overflow]
-                logger.error("Dropped the %s oldest usage records: the database refused them too long", overflow)
-
-    def close(self) -> None:
-        """Stop the background thread and write what is left."""
-        thread, self._thread = self._thread, None
-        self._stopping = True
-        self._wake.set()
-        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
-            thread.join(timeout=10)
-        self._stopping = False
-        self.flush()
-
-    def _start_if_needed(self) -> None:
-        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
-            return
-        if self._pid != os.getpid():
-            # A forked child starts with its parent's queue, which the parent writes itself.
-            self._pending = []
-            atexit.register(self.flush)
-        self._pid = os.getpid()
-        self._thread = threading.Thread(target=self._run, name="usage-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stopping:
-                # Never a busy loop, even if the interval is switched off while the thread runs.
-                self._wake.wait(max(settings.GATEWAY_USAGE_FLUSH_SECONDS, 0.05))
-                self._wake.clear()
-                if self._stopping:
-                    return
-                # This thread's own database connection: dropped and reopened if the server went away.
-                close_old_connections()
-                self.flush()
-        finally:
-            connections.close_all()
+    def describe(self, row: UsageRecord) -> str:
+        return f"of client {row.client_id}"
 
 
 writer = UsageWriter()

@@ -17,6 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from apps.core.after_response import after_response, deferring
+from apps.core.batching import BatchWriter, insert_rows
 from apps.core.exceptions import BusinessRuleViolation, Conflict
 from apps.core.logging import current_request_id
 from apps.security import detectors
@@ -69,6 +71,37 @@ def describe_target(target: Any) -> tuple[str, str]:
     raise TypeError(f"An audit target is a model instance or a (type, id) pair, not {type(target).__name__}.")
 
 
+def audit_event_values(
+    *,
+    actor: Any,
+    action: str,
+    target: Any = None,
+    organization: Any = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The fields of an event as of now, but its place in the chain (seq, prev_hash, hash)."""
+    if organization is None and isinstance(target, models.Model):
+        is_tenant = target._meta.label == "accounts.Organization"
+        org_id = target.pk if is_tenant else getattr(target, "organization_id", None)
+    else:
+        org_id = getattr(organization, "pk", organization)
+    actor_type, actor_id = describe_actor(actor)
+    target_type, target_id = describe_target(target)
+    request_id = current_request_id()
+    return {
+        "chain": str(org_id) if org_id else PLATFORM_CHAIN,
+        "organization_id": org_id,
+        "occurred_at": timezone.now(),
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "request_id": request_id if request_id != "-" else "",
+        "data": normalise_data(data),
+    }
+
+
 def record_audit_event(
     *,
     actor: Any,
@@ -82,45 +115,88 @@ def record_audit_event(
     `data` must hold ids and facts, never personal data such as emails or names: it is hashed
     into the chain and can never be erased.
     """
-    if organization is None and isinstance(target, models.Model):
-        is_tenant = target._meta.label == "accounts.Organization"
-        org_id = target.pk if is_tenant else getattr(target, "organization_id", None)
-    else:
-        org_id = getattr(organization, "pk", organization)
-    chain = str(org_id) if org_id else PLATFORM_CHAIN
-    actor_type, actor_id = describe_actor(actor)
-    target_type, target_id = describe_target(target)
-
+    values = audit_event_values(actor=actor, action=action, target=target, organization=organization, data=data)
     # No savepoint of its own inside a caller's transaction: an append that fails fails the caller's work too.
     with transaction.atomic(savepoint=False):
-        # The row lock on the head serialises appends per chain: two writers can never take the same seq.
+        return AuditEvent.objects.create(**_chain_events(values["chain"], [values])[0])
+
+
+def record_audit_event_later(
+    *,
+    actor: Any,
+    action: str,
+    target: Any = None,
+    organization: Any = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Record an event of something that has already happened outside our database (a vendor acted).
+
+    Such an event can never be atomic with what it records. Within a request that defers its bookkeeping
+    (a gateway call, see apps.core.after_response) it is taken once the response is on its way and written
+    by this process's `audit_writer` in a batch within `AUDIT_WRITER_FLUSH_SECONDS`; anywhere else it is
+    written now, as `record_audit_event` writes it.
+    """
+    event = {"actor": actor, "action": action, "target": target, "organization": organization, "data": data}
+    if not deferring():
+        record_audit_event(**event)
+        return
+    after_response(lambda: audit_writer.add(audit_event_values(**event)))
+
+
+def append_audit_events(batch: list[dict[str, Any]]) -> None:
+    """Append events (from `audit_event_values`) in one transaction, each chain's in the order given."""
+    chains: dict[str, list[dict[str, Any]]] = {}
+    for values in batch:
+        chains.setdefault(values["chain"], []).append(values)
+    with transaction.atomic():
+        # Heads locked in one fixed order, so two batch writers never wait on each other in a cycle.
+        for chain in sorted(chains):
+            insert_rows(AuditEvent, _chain_events(chain, chains[chain]))
+
+
+def _chain_events(chain: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the events, chained after the chain's head, which is moved past them; the caller holds a
+    transaction and inserts the rows in it."""
+    # The row lock on the head serialises appends per chain: two writers can never take the same seq.
+    head = _locked_chain_head(chain)
+    if head is None:  # the chain's first event
+        AuditChainHead.objects.bulk_create(
+            [AuditChainHead(chain=chain, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
+        )
         head = _locked_chain_head(chain)
-        if head is None:  # the chain's first event
-            AuditChainHead.objects.bulk_create(
-                [AuditChainHead(chain=chain, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
-            )
-            head = _locked_chain_head(chain)
-            if head is None:
-                raise AuditChainHead.DoesNotExist(f"The head of audit chain {chain} could not be created.")
-        seq, prev_hash = head
-        values: dict[str, Any] = {
-            "chain": chain,
-            "seq": seq + 1,
-            "organization_id": org_id,
-            "occurred_at": timezone.now(),
-            "actor_type": actor_type,
-            "actor_id": actor_id,
-            "action": action,
-            "target_type": target_type,
-            "target_id": target_id,
-            "request_id": current_request_id() if current_request_id() != "-" else "",
-            "data": normalise_data(data),
-            "prev_hash": prev_hash,
-        }
-        values["hash"] = event_hash(values)
-        event = AuditEvent.objects.create(**values)
-        _advance_chain_head(chain, seq=event.seq, hash_=event.hash, at=values["occurred_at"])
-    return event
+        if head is None:
+            raise AuditChainHead.DoesNotExist(f"The head of audit chain {chain} could not be created.")
+    seq, prev_hash = head
+    rows = []
+    for values in batch:
+        seq += 1
+        row = {**values, "chain": chain, "seq": seq, "prev_hash": prev_hash}
+        row["hash"] = prev_hash = event_hash(row)
+        rows.append(row)
+    _advance_chain_head(chain, seq=seq, hash_=prev_hash, at=batch[-1]["occurred_at"])
+    return rows
+
+
+class AuditWriter(BatchWriter[dict[str, Any]]):
+    """Events of `record_audit_event_later` on their way into their chains, a batch per transaction.
+
+    One transaction (lock the head, insert, move the head on, commit) per gateway call was most of the work
+    a call left behind it; a batch pays it once per chain. A worker killed without exiting loses the events
+    of its last interval (see apps.core.batching), as a worker killed between a vendor's answer and the
+    event's write always lost that event.
+    """
+
+    settings_prefix = "AUDIT_WRITER"
+    noun = "audit event"
+
+    def write(self, batch: list[dict[str, Any]]) -> None:
+        append_audit_events(batch)
+
+    def describe(self, row: dict[str, Any]) -> str:
+        return f"({row['action']} in chain {row['chain']}, request {row['request_id'] or '-'})"
+
+
+audit_writer = AuditWriter()
 
 
 # Every audited action takes the head's lock and moves it on: two fixed statements, written out once rather

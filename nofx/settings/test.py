@@ -90,6 +90,8 @@ CACHES["default"]["KEY_PREFIX"] = TEST_REDIS_PREFIX
 GATEWAY_REDIS_PREFIX = f"{TEST_REDIS_PREFIX}:gw"
 # Tests read a call's usage record right after the call; the batching writer has its own tests.
 GATEWAY_USAGE_FLUSH_SECONDS = 0.0
+# The same for the audit events of gateway actions (tests/core/test_batching.py tests the writers).
+AUDIT_WRITER_FLUSH_SECONDS = 0.0
 
 # Billing talks to a fake Stripe on loopback only (tests/billing/conftest.py points it at localstripe or at
 # recorded answers); this host answers nothing, so a test that forgets to is refused instead of reaching out.

@@ -19,8 +19,10 @@ from apps.connectors.errors import (
     UpstreamUnavailable,
 )
 from apps.connectors.policies import RateLimitPolicy, RetryPolicy
+from apps.connectors.rate_budget import LocalRateBudget
 from apps.connectors.sandboxes.server import Sandbox, SandboxRequest, SandboxResponse, respond
 from apps.connectors.transport import OutboundClient, check_url_allowed, resolve_allowed
+from apps.core.after_response import deferred_until_sent
 from tests.connectors.conftest import FAST_RETRY, make_connection
 
 
@@ -323,3 +325,62 @@ def test_our_own_pacing_spaces_calls_before_the_vendor_says_anything(echo, loopb
     _hammer(echo, threads=2, calls_each=5, policy=RateLimitPolicy(requests_per_second=20, burst=1))
     # then 10 calls took at least 9 intervals of 50 ms
     assert time.monotonic() - started >= 0.45
+
+
+# -- The budget slot of a gateway call ----------------------------------------------------------------------
+
+
+def _in_flight(client: OutboundClient, budget: LocalRateBudget) -> int:
+    return int(budget.snapshot(client.connection.id)["inflight"])
+
+
+def test_outside_a_gateway_call_the_slot_goes_back_with_the_answer(echo, loopback_allowed):
+    # given
+    budget = LocalRateBudget()
+    client = client_for(echo, budget=budget)
+    # when
+    client.request("GET", "/ok")
+    # then
+    assert _in_flight(client, budget) == 0
+
+
+def test_in_a_gateway_call_the_slot_goes_back_once_the_response_is_sent(echo, loopback_allowed):
+    # given
+    budget = LocalRateBudget()
+    client = client_for(echo, budget=budget)
+    # when a call succeeds inside a request that defers its bookkeeping
+    with deferred_until_sent() as deferred:
+        client.request("GET", "/ok")
+        held = _in_flight(client, budget)
+    deferred.run()  # the response is sent
+    # then the call counted as in flight until then, and not after
+    assert held == 1
+    assert _in_flight(client, budget) == 0
+
+
+def test_an_action_making_many_calls_holds_at_most_one_answered_slot(echo, loopback_allowed):
+    # given
+    budget = LocalRateBudget()
+    client = client_for(echo, budget=budget)
+    # when one gateway call makes five vendor calls
+    with deferred_until_sent() as deferred:
+        for _ in range(5):
+            client.request("GET", "/ok")
+        held = _in_flight(client, budget)
+    deferred.run()
+    # then each call settled the previous one's slot before taking its own
+    assert held == 1
+    assert _in_flight(client, budget) == 0
+
+
+def test_a_failed_call_gives_its_slot_back_at_once_even_in_a_gateway_call(echo, loopback_allowed):
+    # given
+    budget = LocalRateBudget()
+    client = client_for(echo, budget=budget)
+    # when
+    with deferred_until_sent():
+        with pytest.raises(RecordNotFound):
+            client.request("GET", "/missing")
+        held = _in_flight(client, budget)
+    # then
+    assert held == 0

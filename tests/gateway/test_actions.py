@@ -231,12 +231,12 @@ def test_a_failed_audit_write_after_the_answer_is_logged_and_the_answer_stands(
     machine, key_token, github_connector, monkeypatch, caplog
 ):
     # given the audit log cannot be written
-    from apps.connectors import services as connector_services
+    from apps.security import services as security_services
 
-    def unavailable(**kwargs):
+    def unavailable(batch):
         raise OperationalError("the database went away")
 
-    monkeypatch.setattr(connector_services, "record_audit_event", unavailable)
+    monkeypatch.setattr(security_services, "append_audit_events", unavailable)
     # when
     response = machine(key_token).post(_url(github_connector), {"issue_number": 1, "body": "Sent anyway"})
     # then the vendor has the comment, the caller was told so, and the failure is in the log
