@@ -751,14 +751,15 @@ SECURITY_RESPONSE_DURATION_MINUTES: dict[str, int] = {}
 
 # Ed25519 key that signs the hourly audit checkpoints. Kept outside the database: a file path, or the
 # raw 32-byte key base64-encoded in the environment. Verification needs only the public key.
+AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="")
+AUDIT_SIGNING_KEY_FILE = env("AUDIT_SIGNING_KEY_FILE", default="")
+
 # Events of actions taken through the gateway (apps.security.services.record_audit_event_later) are written
 # by each process in batches, as usage records are: at most this many seconds after the call (0 writes each
 # once its response is sent), or at once when this many are waiting; past the cap the oldest are dropped.
 AUDIT_WRITER_FLUSH_SECONDS = env.float("AUDIT_WRITER_FLUSH_SECONDS", default=1.0)
 AUDIT_WRITER_FLUSH_BATCH = env.int("AUDIT_WRITER_FLUSH_BATCH", default=500)
 AUDIT_WRITER_MAX_PENDING = env.int("AUDIT_WRITER_MAX_PENDING", default=50_000)
-AUDIT_SIGNING_KEY = env("AUDIT_SIGNING_KEY", default="")
-AUDIT_SIGNING_KEY_FILE = env("AUDIT_SIGNING_KEY_FILE", default="")
 
 # -- Operations ---------------------------------------------------------------------------------------
 
