@@ -67,7 +67,8 @@ class RegionProcess:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=120,
+            # Only a guard against a hang: `migrate` of every app takes two minutes on a loaded two-core machine.
+            timeout=300,
             check=False,
         )
 
