@@ -264,8 +264,11 @@ def _fold(state: dict[str, Any], value: float, alpha: float) -> None:
     state["n"] = int(state.get("n", 0)) + 1
 
 
-def usage_anomaly_detection(*, client_id: str, organization: Any, ip: str, at: dt.datetime) -> Detection | None:
-    """Count the call in its minute; at the first call of a new minute, judge the minute(s) that just ended.
+def usage_anomaly_detection(
+    *, client_id: str, organization: Any, ip: str, at: dt.datetime, calls: int = 1
+) -> Detection | None:
+    """Count `calls` calls in their minute; when they are the first of a new minute, judge the minute(s) that
+    just ended.
 
     The model per client is an exponentially weighted mean and variance of calls per minute (minutes
     without calls count as zero). A finished minute is anomalous when its count is at least
@@ -274,8 +277,8 @@ def usage_anomaly_detection(*, client_id: str, organization: Any, ip: str, at: d
     """
     t = thresholds()
     minute = int(at.timestamp() // 60)
-    # Only the minute's first call (the one that started its counter) judges the minutes before it.
-    if add_to_counter(f"security:api-minute:{_short(client_id)}:{minute}", timeout=3 * 3600) != 1:
+    # Only the minute's first calls (those that started its counter) judge the minutes before it.
+    if add_to_counter(f"security:api-minute:{_short(client_id)}:{minute}", calls, timeout=3 * 3600) != calls:
         return None
     detection: Detection | None = None
     # Bookkeeping of the rule's own model, not a business write: kept small and row-locked per client.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -505,14 +506,56 @@ def observe_login(
 def observe_api_request(
     *, client_id: str, ip: str, status: int, organization: Any = None, at: dt.datetime | None = None
 ) -> list[SecurityEvent]:
-    """The gateway answered one call of an API client (after rate limiting decided)."""
+    """The gateway answered one call of an API client (after rate limiting decided).
+
+    The call is counted for the usage-anomaly rule by this process's `api_call_tally` (see ApiCallTally),
+    which raises that rule's events itself; what is returned is what the hammering rule raised at once.
+    """
     when = _now(at)
-    found: list[Detection | None] = [
-        detectors.usage_anomaly_detection(client_id=client_id, organization=organization, ip=ip, at=when)
-    ]
-    if status == 429:
-        found.append(detectors.hammering_detection(client_id=client_id, organization=organization, ip=ip, at=when))
-    return _raise_all(found)
+    api_call_tally.add(ApiCall(client_id=client_id, organization=organization, ip=ip, at=when))
+    if status != 429:
+        return []
+    return _raise_all([detectors.hammering_detection(client_id=client_id, organization=organization, ip=ip, at=when)])
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    client_id: str
+    organization: Any
+    ip: str
+    at: dt.datetime
+
+
+class ApiCallTally(BatchWriter[ApiCall]):
+    """API calls counted in this process and added to the usage-anomaly rule's shared per-minute counters in
+    one step per client and minute, every `SECURITY_API_TALLY_FLUSH_SECONDS` (apps.core.batching).
+
+    Counting each call in Redis cost every gateway call a round trip, which a keep-alive client waits for on
+    its next call. The rule judges a minute when the first calls of the next minute are added; another
+    worker's last second of that minute may not be added yet, so a minute can be judged on up to a second
+    less than all its calls. Counting is best effort, as it was per call: a count the cache refuses is
+    logged and dropped, never retried (a retry could count calls twice and invent a burst).
+    """
+
+    settings_prefix = "SECURITY_API_TALLY"
+    noun = "API call count"
+
+    def write(self, batch: list[ApiCall]) -> None:
+        minutes: dict[tuple[int, str], list[ApiCall]] = {}
+        for call in batch:
+            minutes.setdefault((int(call.at.timestamp() // 60), call.client_id), []).append(call)
+        for (_minute, client_id), calls in sorted(minutes.items(), key=lambda item: item[0]):
+            last = calls[-1]
+            try:
+                found = detectors.usage_anomaly_detection(
+                    client_id=client_id, organization=last.organization, ip=last.ip, at=last.at, calls=len(calls)
+                )
+                _raise_all([found])
+            except Exception:
+                logger.exception("Could not count %s calls of API client %s", len(calls), client_id)
+
+
+api_call_tally = ApiCallTally()
 
 
 def observe_token_use(

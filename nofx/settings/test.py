@@ -44,6 +44,7 @@ AUDIT_SIGNING_KEY_FILE = ""
 SECURITY_IP_RULES_RECHECK_SECONDS = 0.0
 PROCESS_CACHE_RECHECK_SECONDS = 0.0
 SECURITY_TOKEN_SEEN_LOCAL_SECONDS = 0.0
+SECURITY_API_TALLY_FLUSH_SECONDS = 0.0
 # Fresh Fernet keys for every run: nothing encrypted by the suite outlives it.
 FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
 # A fresh package-signing key for every run.

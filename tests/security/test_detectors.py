@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from django.core.cache import cache
@@ -247,6 +248,74 @@ def test_usage_at_the_clients_usual_rate_is_not_an_anomaly():
     _steady_usage("client-1", start, minutes=45, per_minute=10)
 
     assert _types() == []
+
+
+@pytest.fixture
+def tally(settings, monkeypatch):
+    """This process's API call tally, adding its counts only when a test flushes it."""
+    settings.SECURITY_API_TALLY_FLUSH_SECONDS = 3600
+    tally = services.ApiCallTally()
+    monkeypatch.setattr(services, "api_call_tally", tally)
+    yield tally
+    tally._pending.clear()
+    tally.close()
+
+
+def _minute_count(client_id: str, at: dt.datetime) -> int:
+    return int(cache.get(f"security:api-minute:{detectors._short(client_id)}:{int(at.timestamp() // 60)}") or 0)
+
+
+def test_calls_are_counted_in_the_process_and_added_in_one_step(tally):
+    # given
+    client_id, at = f"client-{uuid.uuid4().hex[:8]}", _window_start(60)
+    # when
+    for second in range(5):
+        moment = at + dt.timedelta(seconds=second)
+        services.observe_api_request(client_id=client_id, ip="203.0.113.8", status=200, at=moment)
+    waiting, before = tally.pending, _minute_count(client_id, at)
+    tally.flush()
+    # then
+    assert (waiting, before) == (5, 0)
+    assert _minute_count(client_id, at) == 5
+    assert tally.pending == 0
+
+
+def test_a_burst_counted_in_the_process_is_judged_when_the_next_minute_is_added(tally, settings):
+    # given forty minutes of about ten calls a minute, counted call by call
+    client_id = f"client-{uuid.uuid4().hex[:8]}"
+    start = _window_start(60) - dt.timedelta(hours=2)
+    settings.SECURITY_API_TALLY_FLUSH_SECONDS = 0
+    _steady_usage(client_id, start, minutes=40, per_minute=10)
+    settings.SECURITY_API_TALLY_FLUSH_SECONDS = 3600
+    # when a minute of two hundred calls and the first call of the next minute wait in one batch
+    burst = start + dt.timedelta(minutes=40)
+    for call in range(200):
+        services.observe_api_request(
+            client_id=client_id, ip="203.0.113.8", status=200, at=burst + dt.timedelta(milliseconds=call * 100)
+        )
+    services.observe_api_request(client_id=client_id, ip="203.0.113.9", status=200, at=burst + dt.timedelta(minutes=1))
+    quiet_until_flushed = _types()
+    tally.flush()
+    # then the burst minute was added before the next one judged it
+    assert quiet_until_flushed == []
+    event = SecurityEvent.objects.get()
+    assert (event.event_type, event.data["calls"], event.source_ip) == ("api_usage_anomaly", 200, "203.0.113.9")
+
+
+def test_a_count_the_cache_refuses_is_logged_and_dropped_not_counted_twice(tally, monkeypatch, caplog):
+    # given
+    client_id, at = f"client-{uuid.uuid4().hex[:8]}", _window_start(60)
+    services.observe_api_request(client_id=client_id, ip="203.0.113.8", status=200, at=at)
+
+    def unavailable(**kwargs):
+        raise ConnectionError("the cache went away")
+
+    monkeypatch.setattr(detectors, "usage_anomaly_detection", unavailable)
+    # when
+    tally.flush()
+    # then
+    assert tally.pending == 0
+    assert f"Could not count 1 calls of API client {client_id}" in caplog.text
 
 
 def test_a_token_used_from_two_distant_ranges_within_minutes_is_flagged():
