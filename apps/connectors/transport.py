@@ -535,13 +535,13 @@ class OutboundClient:
             metrics.BUDGET_WAIT.labels(self.provider).observe(waited)
         return token
 
-    def _give_back(self, token: str | None, observation: Any, now: float | None = None) -> None:
+    def _give_back(self, token: str | None, observation: Any) -> None:
         self._settle_answered()
-        if self.budget is None:
-            return
-        if token is not None or observation is not None:
-            moment = wall_clock() if now is None else now
-            self.budget.release(self.connection.id, token or "-", now=moment, observation=observation)
+        self._release(token, observation, wall_clock())
+
+    def _release(self, token: str | None, observation: Any, now: float) -> None:
+        if self.budget is not None and (token is not None or observation is not None):
+            self.budget.release(self.connection.id, token or "-", now=now, observation=observation)
 
     def _give_back_after_response(self, token: str | None, observation: Any, now: float) -> None:
         """Hand a successful answer's slot back once the caller has its response (apps.core.after_response).
@@ -560,8 +560,7 @@ class OutboundClient:
         with self._lock:
             answered, self._answered = self._answered, []
         for token, observation, now in answered:
-            if self.budget is not None:
-                self.budget.release(self.connection.id, token or "-", now=now, observation=observation)
+            self._release(token, observation, now)
 
     def _pause(self, seconds: float, reason: str) -> None:
         self.stats.retries += 1

@@ -33,7 +33,8 @@ Row = TypeVar("Row")
 class BatchWriter(Generic[Row]):
     """This process's queue of `Row`s and the thread that writes them. Subclasses say how to write a batch."""
 
-    #: Prefix of the three settings (`<prefix>_FLUSH_SECONDS`, `_FLUSH_BATCH`, `_MAX_PENDING`).
+    #: Prefix of the settings `<prefix>_FLUSH_SECONDS`, `_FLUSH_BATCH` and `_MAX_PENDING` (read only when
+    #: `write` raises, so a writer that never raises needs no cap).
     settings_prefix = ""
     #: What one row is, for the log ("usage record").
     noun = "row"

@@ -534,7 +534,8 @@ class ApiCallTally(BatchWriter[ApiCall]):
     its next call. The rule judges a minute when the first calls of the next minute are added; another
     worker's last second of that minute may not be added yet, so a minute can be judged on up to a second
     less than all its calls. Counting is best effort, as it was per call: a count the cache refuses is
-    logged and dropped, never retried (a retry could count calls twice and invent a burst).
+    logged and dropped, never retried (a retry could count calls twice and invent a burst), so `write`
+    never raises and nothing is ever queued again (no `_MAX_PENDING` setting).
     """
 
     settings_prefix = "SECURITY_API_TALLY"
@@ -544,7 +545,7 @@ class ApiCallTally(BatchWriter[ApiCall]):
         minutes: dict[tuple[int, str], list[ApiCall]] = {}
         for call in batch:
             minutes.setdefault((int(call.at.timestamp() // 60), call.client_id), []).append(call)
-        for (_minute, client_id), calls in sorted(minutes.items(), key=lambda item: item[0]):
+        for (_minute, client_id), calls in sorted(minutes.items()):  # each minute counted before the next
             last = calls[-1]
             try:
                 found = detectors.usage_anomaly_detection(
@@ -552,7 +553,7 @@ class ApiCallTally(BatchWriter[ApiCall]):
                 )
                 _raise_all([found])
             except Exception:
-                logger.exception("Could not count %s calls of API client %s", len(calls), client_id)
+                logger.exception("Could not count or judge %s calls of API client %s", len(calls), client_id)
 
 
 api_call_tally = ApiCallTally()

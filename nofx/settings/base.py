@@ -733,10 +733,9 @@ SECURITY_IP_RULES_RECHECK_SECONDS = env.float("SECURITY_IP_RULES_RECHECK_SECONDS
 # A process reports the same bearer token from the same address to the distant-use rule at most this often.
 SECURITY_TOKEN_SEEN_LOCAL_SECONDS = env.float("SECURITY_TOKEN_SEEN_LOCAL_SECONDS", default=1.0)
 # Each process adds up its API calls for the usage-anomaly rule and adds them to the shared counters this
-# often (0: every call at once); past the cap, counts waiting on an unavailable cache are dropped.
+# often (0: every call at once), or at once when this many wait; a count the cache refuses is dropped.
 SECURITY_API_TALLY_FLUSH_SECONDS = env.float("SECURITY_API_TALLY_FLUSH_SECONDS", default=1.0)
 SECURITY_API_TALLY_FLUSH_BATCH = env.int("SECURITY_API_TALLY_FLUSH_BATCH", default=2000)
-SECURITY_API_TALLY_MAX_PENDING = env.int("SECURITY_API_TALLY_MAX_PENDING", default=50_000)
 # Request bodies above this are refused with 413; longer path prefixes can allow more (or less).
 SECURITY_MAX_REQUEST_BYTES = env.int("SECURITY_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
 SECURITY_REQUEST_SIZE_OVERRIDES: dict[str, int] = {

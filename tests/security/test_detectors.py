@@ -315,7 +315,7 @@ def test_a_count_the_cache_refuses_is_logged_and_dropped_not_counted_twice(tally
     tally.flush()
     # then
     assert tally.pending == 0
-    assert f"Could not count 1 calls of API client {client_id}" in caplog.text
+    assert f"Could not count or judge 1 calls of API client {client_id}" in caplog.text
 
 
 def test_a_token_used_from_two_distant_ranges_within_minutes_is_flagged():
