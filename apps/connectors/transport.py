@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import http.cookiejar
 import ipaddress
 import logging
 import os
@@ -191,6 +192,22 @@ def guarded_http_client(*, timeout: float = 30.0, follow_redirects: bool = True)
     )
 
 
+class _NoCookieJar(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing.
+
+    One process's client serves every connection of every organization, so a cookie a vendor sets on one
+    connection's call (ServiceNow's session cookie, say) would ride along on the next connection's call to
+    the same host, possibly as another user. Our calls authenticate with each connection's own
+    credentials; no vendor API we call needs a cookie back.
+    """
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
+
+
 _process_clients: dict[int, httpx.Client] = {}
 _process_clients_lock = threading.Lock()
 
@@ -209,6 +226,7 @@ def shared_http_client() -> httpx.Client:
             client = _process_clients.get(pid)
             if client is None:
                 client = guarded_http_client()
+                client.cookies = _NoCookieJar()
                 _process_clients.clear()
                 _process_clients[pid] = client
     return client

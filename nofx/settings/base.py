@@ -668,6 +668,15 @@ CONNECTOR_WEBHOOK_MAX_BYTES = env.int("CONNECTOR_WEBHOOK_MAX_BYTES", default=102
 CONNECTOR_WEBHOOK_CONSUMERS: list[str] = []
 # How often the beat checks every connector's health (seconds).
 CONNECTOR_HEALTH_INTERVAL = env.int("CONNECTOR_HEALTH_INTERVAL", default=300)
+# Each worker process takes up to this many of a connection's rate-budget slots in one Redis step and uses
+# them without asking again (apps.connectors.rate_budget.LeasedRateBudget); 1 asks for every call.
+CONNECTOR_RATE_LEASE_SIZE = env.int("CONNECTOR_RATE_LEASE_SIZE", default=16)
+# How often a worker shares its connections' finished calls and vendor answers and gives back unused
+# slots: the longest another worker can wait on a slot this one holds unused.
+CONNECTOR_RATE_LEASE_FLUSH_SECONDS = env.float("CONNECTOR_RATE_LEASE_FLUSH_SECONDS", default=0.5)
+CONNECTOR_RATE_LEASE_FLUSH_BATCH = env.int("CONNECTOR_RATE_LEASE_FLUSH_BATCH", default=10_000)
+# Connections whose report Redis refused, kept for the next attempt.
+CONNECTOR_RATE_LEASE_MAX_PENDING = env.int("CONNECTOR_RATE_LEASE_MAX_PENDING", default=10_000)
 
 # -- Sync engine --------------------------------------------------------------------------------------
 

@@ -93,6 +93,10 @@ GATEWAY_REDIS_PREFIX = f"{TEST_REDIS_PREFIX}:gw"
 GATEWAY_USAGE_FLUSH_SECONDS = 0.0
 # The same for the audit events of gateway actions (tests/core/test_batching.py tests the writers).
 AUDIT_WRITER_FLUSH_SECONDS = 0.0
+# Every connector call takes and returns its own rate-budget slot (tests/connectors/test_rate_budget.py
+# tests the leases).
+CONNECTOR_RATE_LEASE_SIZE = 1
+CONNECTOR_RATE_LEASE_FLUSH_SECONDS = 0.0
 
 # Billing talks to a fake Stripe on loopback only (tests/billing/conftest.py points it at localstripe or at
 # recorded answers); this host answers nothing, so a test that forgets to is refused instead of reaching out.

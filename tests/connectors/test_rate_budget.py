@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from dataclasses import replace
 
 import pytest
-from django.conf import settings
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from apps.connectors.coordination import shared_redis
 from apps.connectors.policies import RateLimitPolicy
 from apps.connectors.rate_budget import (
     PROBE_INTERVAL,
+    LeasedRateBudget,
     LocalRateBudget,
     RateObservation,
     RedisRateBudget,
@@ -26,13 +31,23 @@ POLICY = RateLimitPolicy()
     params=[
         pytest.param("local"),
         pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("leased", marks=pytest.mark.redis),
     ]
 )
-def budget(request):
+def budget(request, settings):
     if request.param == "local":
-        return LocalRateBudget()
+        yield LocalRateBudget()
+        return
     assert settings.REDIS_URL
-    return RedisRateBudget(shared_redis())
+    if request.param == "redis":
+        yield RedisRateBudget(shared_redis())
+        return
+    # Each process takes slots 16 at a time and reports only when the test says so (or an answer is urgent).
+    settings.CONNECTOR_RATE_LEASE_SIZE = 16
+    settings.CONNECTOR_RATE_LEASE_FLUSH_SECONDS = 3600
+    leased = LeasedRateBudget(RedisRateBudget(shared_redis()))
+    yield leased
+    leased.reporter.close()
 
 
 @pytest.fixture
@@ -203,3 +218,168 @@ def test_a_403_with_nothing_remaining_is_a_limited_answer():
 
     assert observation is not None
     assert observation.limited
+
+
+# -- Leases: each worker process takes its slots a few at a time -------------------------------------------
+
+
+@pytest.fixture
+def leases(settings):
+    """A factory of leased budgets, one per simulated worker process, that report only when told to."""
+    settings.CONNECTOR_RATE_LEASE_SIZE = 16
+    settings.CONNECTOR_RATE_LEASE_FLUSH_SECONDS = 3600
+    made: list[LeasedRateBudget] = []
+
+    def make() -> LeasedRateBudget:
+        made.append(LeasedRateBudget(RedisRateBudget(shared_redis())))
+        return made[-1]
+
+    yield make
+    for budget in made:
+        budget.reporter.close()
+
+
+def _in_flight(budget: LeasedRateBudget, key: str) -> int:
+    return int(budget.snapshot(key)["inflight"])
+
+
+WINDOW = RateObservation(limit=5000, reset_at=NOW + 3600)
+
+
+@pytest.mark.redis
+def test_a_worker_takes_slots_a_lease_at_a_time(leases, key):
+    worker = leases()
+    # when the first call of the worker asks
+    assert worker.acquire(key, "t0", now=NOW, policy=POLICY) == 0
+    # then the worker holds a lease of 16, counted in flight for everyone
+    assert _in_flight(worker, key) == 16
+    # and its next 15 calls go without asking Redis again; the 17th takes a new lease
+    for index in range(1, 16):
+        assert worker.acquire(key, f"t{index}", now=NOW, policy=POLICY) == 0
+    assert _in_flight(worker, key) == 16
+    assert worker.acquire(key, "t16", now=NOW, policy=POLICY) == 0
+    assert _in_flight(worker, key) == 32
+
+
+@pytest.mark.redis
+def test_workers_holding_leases_never_take_more_than_the_vendor_has_left(leases, key):
+    # given the vendor said 100 calls remain in this window
+    first, second = leases(), leases()
+    first.acquire(key, "seed", now=NOW, policy=POLICY)
+    first.release(key, "seed", now=NOW, observation=replace(WINDOW, remaining=100))
+    # when two workers take slots in turn until both are told to wait
+    granted = 0
+    waits: list[float] = []
+    for index in range(300):
+        for worker in (first, second):
+            wait = worker.acquire(key, f"{id(worker)}-{index}", now=NOW + 1, policy=POLICY)
+            if wait:
+                waits.append(wait)
+            else:
+                granted += 1
+    # then exactly the 100 went (none more, none stranded), and the rest wait for the window's reset
+    assert granted == 100
+    assert waits[0] == pytest.approx(3599)
+
+
+@pytest.mark.redis
+def test_a_lease_is_never_more_than_an_eighth_of_what_is_left(leases, key):
+    worker = leases()
+    worker.acquire(key, "seed", now=NOW, policy=POLICY)
+    worker.release(key, "seed", now=NOW, observation=replace(WINDOW, remaining=40))
+
+    worker.acquire(key, "a", now=NOW, policy=POLICY)
+
+    assert _in_flight(worker, key) == 5
+    assert worker.snapshot(key)["remaining"] == 35
+
+
+@pytest.mark.redis
+def test_a_lease_takes_no_more_than_the_pacing_s_burst(leases, key):
+    worker = leases()
+    policy = RateLimitPolicy(requests_per_second=10, burst=3)
+
+    grants = [worker.acquire(key, f"t{i}", now=NOW, policy=policy) for i in range(4)]
+
+    assert grants[:3] == [0, 0, 0]
+    assert grants[3] == pytest.approx(0.1, abs=1e-3)
+    assert _in_flight(worker, key) == 3
+
+
+@pytest.mark.redis
+def test_an_ordinary_answer_is_shared_when_the_worker_reports(leases, key):
+    # given a worker holding a lease, whose first call was answered with plenty left
+    worker = leases()
+    worker.acquire(key, "a", now=NOW, policy=POLICY)
+    worker.release(key, "a", now=NOW, observation=replace(WINDOW, remaining=4000))
+    # then other workers do not know it yet: the answered call and the 15 unused slots still count
+    assert worker.snapshot(key)["remaining"] is None
+    assert _in_flight(worker, key) == 16
+    # when the background thread reports
+    worker.reporter.flush()
+    # then the answer is shared and every unused slot is given back
+    assert worker.snapshot(key)["remaining"] == 4000
+    assert _in_flight(worker, key) == 0
+
+
+@pytest.mark.redis
+def test_a_retry_after_is_shared_at_once_and_the_lease_given_back(leases, key):
+    # given two workers, the first holding a lease
+    first, second = leases(), leases()
+    first.acquire(key, "a", now=NOW, policy=POLICY)
+    first.acquire(key, "b", now=NOW, policy=POLICY)
+    # when the vendor answers one call with Retry-After, before any report
+    first.release(key, "a", now=NOW, observation=RateObservation(retry_after=5, limited=True))
+    # then every worker waits, the first too although it held slots, and only the call still out counts
+    assert second.acquire(key, "c", now=NOW + 1, policy=POLICY) == pytest.approx(4)
+    assert first.acquire(key, "d", now=NOW + 1, policy=POLICY) == pytest.approx(4)
+    assert _in_flight(first, key) == 1
+
+
+@pytest.mark.redis
+def test_a_nearly_spent_budget_is_shared_at_once(leases, key):
+    first, second = leases(), leases()
+    first.acquire(key, "a", now=NOW, policy=POLICY)
+
+    first.release(key, "a", now=NOW, observation=replace(WINDOW, remaining=2))
+
+    assert second.acquire(key, "b", now=NOW, policy=POLICY) == 0
+    assert second.acquire(key, "c", now=NOW, policy=POLICY) == 0
+    assert second.acquire(key, "d", now=NOW, policy=POLICY) == pytest.approx(3600)
+
+
+@pytest.mark.redis
+def test_what_redis_refused_to_take_is_reported_later(leases, key):
+    # given a worker whose call was answered, and a Redis that is not there when the report is due
+    worker = leases()
+    worker.acquire(key, "a", now=NOW, policy=POLICY)
+    worker.release(key, "a", now=NOW, observation=replace(WINDOW, remaining=4000))
+    reachable = worker.shared
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    worker.shared = RedisRateBudget(redis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0)))
+    # when the report fails
+    assert worker.reporter.flush() == 0
+    # then nothing of it is lost: the next report, with Redis back, shares the answer and ends the call
+    worker.shared = reachable
+    assert worker.snapshot(key)["remaining"] is None
+    assert worker.reporter.flush() > 0
+    assert worker.snapshot(key)["remaining"] == 4000
+    assert _in_flight(worker, key) == 0
+
+
+@pytest.mark.redis
+def test_a_forked_worker_does_not_use_its_parent_s_slots(leases, key):
+    # given a parent process holding a lease of which 15 slots are unused
+    parent = leases()
+    parent.acquire(key, "a", now=NOW, policy=POLICY)
+    assert _in_flight(parent, key) == 16
+    # when a child forked from it takes a slot
+    child = os.fork()
+    if child == 0:
+        took_its_own = parent.acquire(key, "b", now=NOW, policy=POLICY) == 0 and _in_flight(parent, key) == 32
+        os._exit(0 if took_its_own else 1)
+    _, status = os.waitpid(child, 0)
+    # then it took a lease of its own from Redis
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from apps.connectors.authentication import BearerToken
+from apps.connectors.coordination import shared_redis
 from apps.connectors.errors import (
     AddressRefused,
     InvalidRequest,
@@ -19,7 +20,7 @@ from apps.connectors.errors import (
     UpstreamUnavailable,
 )
 from apps.connectors.policies import RateLimitPolicy, RetryPolicy
-from apps.connectors.rate_budget import LocalRateBudget
+from apps.connectors.rate_budget import LeasedRateBudget, LocalRateBudget, RateBudget, RedisRateBudget
 from apps.connectors.sandboxes.server import Sandbox, SandboxRequest, SandboxResponse, respond
 from apps.connectors.transport import OutboundClient, check_url_allowed, resolve_allowed
 from apps.core.after_response import deferred_until_sent
@@ -42,6 +43,7 @@ class EchoSandbox(Sandbox):
             ("GET", "/missing", lambda r: respond({"message": "gone"}, 404)),
             ("GET", "/redirect", self.redirect),
             ("POST", "/things", self.create),
+            ("GET", "/session", lambda r: respond({"ok": True}, 200, {"Set-Cookie": "JSESSIONID=first-user; Path=/"})),
         ]
 
     def redirect(self, request: SandboxRequest) -> SandboxResponse:
@@ -277,15 +279,32 @@ def test_every_attempt_is_counted_with_its_status_and_latency(echo, loopback_all
     assert sample("nofx_connector_retries_total", {"provider": "echo", "reason": "rate_limited"}) == before_retries + 1
 
 
+def test_a_cookie_one_connection_gets_is_never_sent_on_another_s_calls(echo, loopback_allowed):
+    # given two connections to the same vendor host, sharing the process's pooled client
+    first, second = client_for(echo), client_for(echo)
+    # when the vendor sets a session cookie on the first connection's call
+    first.request("GET", "/session")
+    second.request("GET", "/ok")
+    first.request("GET", "/ok")
+    # then no later call carries it, whichever connection makes it
+    later = echo.calls("GET", "/ok")
+    assert [r.header("cookie") for r in later] == ["", ""]
+
+
 # -- The shared budget, end to end --------------------------------------------------------------------------
 
 
 def _hammer(
-    sandbox: Sandbox, *, threads: int, calls_each: int, policy: RateLimitPolicy | None = None
+    sandbox: Sandbox,
+    *,
+    threads: int,
+    calls_each: int,
+    policy: RateLimitPolicy | None = None,
+    budgets: list[RateBudget] | None = None,
 ) -> list[OutboundClient]:
     """`threads` workers of one connection, each with its own client (as separate processes would)."""
     connection = make_connection("echo", sandbox.url, rate_limit=policy)
-    clients = [OutboundClient(connection) for _ in range(threads)]
+    clients = [OutboundClient(connection, budget=budgets[i] if budgets else None) for i in range(threads)]
     errors: list[BaseException] = []
 
     def work(client: OutboundClient) -> None:
@@ -316,6 +335,27 @@ def test_workers_sharing_a_connection_stay_inside_the_vendor_s_limit(echo, loopb
     assert echo.limiter.rejected == 0
     assert len(echo.log) == 24
     assert time.monotonic() - started >= 1.0
+
+
+@pytest.mark.redis
+def test_workers_taking_slots_in_leases_stay_inside_the_vendor_s_limit(echo, loopback_allowed, settings):
+    # given 4 worker processes that each take their connection's slots 16 at a time
+    settings.CONNECTOR_RATE_LEASE_SIZE = 16
+    settings.CONNECTOR_RATE_LEASE_FLUSH_SECONDS = 0.5
+    budgets: list[RateBudget] = [LeasedRateBudget(RedisRateBudget(shared_redis())) for _ in range(4)]
+    echo.limit_rate(8, window=1.0)
+    try:
+        # when they want 24 calls of a vendor allowing 8 per second
+        clients = _hammer(echo, threads=4, calls_each=6, budgets=budgets)
+    finally:
+        for budget in budgets:
+            assert isinstance(budget, LeasedRateBudget)
+            budget.reporter.close()
+    # then no call met a 429
+    assert sum(c.stats.rate_limited_responses for c in clients) == 0
+    assert echo.limiter is not None
+    assert echo.limiter.rejected == 0
+    assert len(echo.log) == 24
 
 
 def test_our_own_pacing_spaces_calls_before_the_vendor_says_anything(echo, loopback_allowed):
