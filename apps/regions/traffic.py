@@ -1,27 +1,27 @@
 """Request figures for the region's health: how many requests, how many 5xx, how slow.
 
-Each process adds up its requests in memory and flushes the sums to the shared cache at most every few
-seconds, so a request costs a lock and a few additions, not a round trip to Redis. The health sampler reads
-the per-minute sums back from the cache.
+Each request hands its figures to this process's recorder, a background writer (`apps.core.batching`): a
+request costs a list append. Every `REGIONS_TRAFFIC_FLUSH_SECONDS` (5 s) the recorder's thread adds the
+sums of what gathered to the shared per-minute counters in the cache; the health sampler reads them back.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
-import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from apps.core.batching import BatchWriter
 from apps.core.cache import add_to_counter
 
 logger = logging.getLogger(__name__)
 
 # Upper bounds of the latency buckets, in seconds (the last one catches everything slower).
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, float("inf"))
-FLUSH_EVERY_SECONDS = 5.0
 KEEP_MINUTES = 15
 _FIELDS = ("requests", "errors", *(f"le{i}" for i in range(len(LATENCY_BUCKETS))))
 
@@ -30,33 +30,30 @@ def _key(minute: int, name: str) -> str:
     return f"regions:traffic:{minute}:{name}"
 
 
-class TrafficRecorder:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: dict[tuple[int, str], int] = {}
-        self._last_flush = time.monotonic()
+# One request: the minute it ended in, its latency bucket, whether it was a server error.
+Hit = tuple[int, int, bool]
+
+
+class TrafficRecorder(BatchWriter[Hit]):
+    settings_prefix = "REGIONS_TRAFFIC"
+    noun = "traffic figure"
 
     def record(self, *, status: int, seconds: float) -> None:
-        minute = int(time.time() // 60)
-        bucket = bisect.bisect_left(LATENCY_BUCKETS, seconds)
-        with self._lock:
-            for name in ("requests", f"le{bucket}", *(("errors",) if status >= 500 else ())):
-                self._pending[(minute, name)] = self._pending.get((minute, name), 0) + 1
-            due = time.monotonic() - self._last_flush >= FLUSH_EVERY_SECONDS
-        if due:
-            self.flush()
+        self.add((int(time.time() // 60), bisect.bisect_left(LATENCY_BUCKETS, seconds), status >= 500))
 
-    def flush(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, {}
-            self._last_flush = time.monotonic()
-        for (minute, name), value in pending.items():
-            key = _key(minute, name)
+    def write(self, batch: list[Hit]) -> None:
+        sums: Counter[tuple[int, str]] = Counter()
+        for minute, bucket, error in batch:
+            sums[(minute, "requests")] += 1
+            sums[(minute, f"le{bucket}")] += 1
+            if error:
+                sums[(minute, "errors")] += 1
+        for (minute, name), value in sums.items():
             try:
-                add_to_counter(key, value, timeout=KEEP_MINUTES * 60)
+                add_to_counter(_key(minute, name), value, timeout=KEEP_MINUTES * 60)
             except Exception:
-                # Losing a few seconds of figures must never fail a request.
-                logger.debug("Could not flush traffic figures", exc_info=True)
+                # Counters are never retried (a retry could count twice); a few seconds of figures are lost.
+                logger.warning("Could not add this process's traffic figures; dropped them", exc_info=True)
                 return
 
 

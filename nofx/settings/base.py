@@ -650,6 +650,10 @@ REGION_BACKUP_KEEP = env.int("NOFX_BACKUP_KEEP", default=14)
 # Where pg_ctl, pg_basebackup and pg_rewind live (empty: on PATH), and the OS user that owns the clusters.
 REGION_PG_BIN_DIR = env("NOFX_PG_BIN_DIR", default="")
 REGION_PG_OS_USER = env("NOFX_PG_OS_USER", default="postgres")
+# Each process adds its requests' figures (count, 5xx, latency buckets) to the region's shared per-minute
+# counters this often, from a background thread (apps.regions.traffic).
+REGIONS_TRAFFIC_FLUSH_SECONDS = env.float("REGIONS_TRAFFIC_FLUSH_SECONDS", default=5.0)
+REGIONS_TRAFFIC_FLUSH_BATCH = env.int("REGIONS_TRAFFIC_FLUSH_BATCH", default=100_000)
 
 # -- Outbound HTTP ------------------------------------------------------------------------------------
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from apps.regions import traffic
@@ -19,7 +22,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def fresh_traffic(monkeypatch):
-    monkeypatch.setattr(traffic, "recorder", traffic.TrafficRecorder())
+    recorder = traffic.TrafficRecorder()
+    monkeypatch.setattr(traffic, "recorder", recorder)
+    yield recorder
+    recorder.close()
 
 
 @pytest.fixture
@@ -62,6 +68,41 @@ def test_traffic_figures_come_from_the_last_minutes_only():
 
     assert traffic.summarise(now=now + 10 * 60).requests == 0
     assert traffic.summarise(now=now).requests == 1
+
+
+def _counted(minute: int) -> int:
+    return int(cache.get(f"regions:traffic:{minute}:requests") or 0)
+
+
+def test_a_request_s_figures_reach_the_shared_counters_only_when_the_recorder_writes(fresh_traffic):
+    # given a request recorded in this process
+    minute = int(time.time() // 60)
+    before = _counted(minute)
+    fresh_traffic.record(status=200, seconds=0.01)
+    fresh_traffic.record(status=503, seconds=0.2)
+    # then nothing was sent to the cache on the request's path
+    assert _counted(minute) == before
+    # when the recorder's thread writes
+    fresh_traffic.flush()
+    # then the sums are added in one go
+    assert _counted(minute) == before + 2
+    assert int(cache.get(f"regions:traffic:{minute}:errors") or 0) >= 1
+
+
+@pytest.mark.redis
+def test_figures_the_cache_refuses_are_dropped_and_never_fail_a_request(fresh_traffic, settings, caplog):
+    # given the shared cache is unreachable
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    settings.CACHES = {"default": {"BACKEND": "apps.core.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{port}"}}
+    fresh_traffic.record(status=200, seconds=0.01)
+    # when the recorder writes
+    with caplog.at_level(logging.WARNING, logger="apps.regions.traffic"):
+        assert fresh_traffic.flush() == 1
+    # then the figures are dropped with a warning, not kept to be counted twice later
+    assert "Could not add this process's traffic figures" in caplog.text
+    assert fresh_traffic.pending == 0
 
 
 def test_without_traffic_there_is_no_error_rate_or_latency():
