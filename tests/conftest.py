@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -124,6 +125,55 @@ def connections_kept_across_requests() -> Iterator[None]:
 @pytest.fixture
 def on_postgres() -> bool:
     return _on_postgres()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting there fails at once, as to a server that is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def cache_down(settings: Any, closed_port: int) -> Any:
+    """`with cache_down():` the shared cache (a Redis at a closed port) refuses every command."""
+
+    @contextmanager
+    def down() -> Iterator[None]:
+        reachable = settings.CACHES
+        settings.CACHES = {
+            "default": {"BACKEND": "apps.core.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{closed_port}"}
+        }
+        try:
+            yield
+        finally:
+            settings.CACHES = reachable
+
+    return down
+
+
+@pytest.fixture
+def table_down(on_postgres: bool) -> Any:
+    """`with table_down(Model):` the database refuses reads and writes of the model's table (it is renamed
+    inside the test's transaction, so a failure is real and nothing outlives the test). PostgreSQL only."""
+    assert on_postgres, "mark the test postgres"
+
+    def rename(old: str, new: str) -> None:
+        quote = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {quote(old)} RENAME TO {quote(new)}")
+
+    @contextmanager
+    def down(model: Any) -> Iterator[None]:
+        table = model._meta.db_table
+        rename(table, f"{table}_down")
+        try:
+            yield
+        finally:
+            rename(f"{table}_down", table)
+
+    return down
 
 
 @pytest.fixture

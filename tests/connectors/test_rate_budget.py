@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from dataclasses import replace
 
@@ -349,16 +348,13 @@ def test_a_nearly_spent_budget_is_shared_at_once(leases, key):
 
 
 @pytest.mark.redis
-def test_what_redis_refused_to_take_is_reported_later(leases, key):
+def test_what_redis_refused_to_take_is_reported_later(leases, key, closed_port):
     # given a worker whose call was answered, and a Redis that is not there when the report is due
     worker = leases()
     worker.acquire(key, "a", now=NOW, policy=POLICY)
     worker.release(key, "a", now=NOW, observation=replace(WINDOW, remaining=4000))
     reachable = worker.shared
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    worker.shared = RedisRateBudget(redis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0)))
+    worker.shared = RedisRateBudget(redis.Redis(host="127.0.0.1", port=closed_port, retry=Retry(NoBackoff(), 0)))
     # when the report fails
     assert worker.reporter.flush() == 0
     # then nothing of it is lost: the next report, with Redis back, shares the answer and ends the call

@@ -7,7 +7,6 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
-from django.db import OperationalError
 
 from apps.core.after_response import deferred_until_sent
 from apps.core.logging import request_id_var
@@ -81,22 +80,17 @@ def test_a_batch_continues_each_chain_after_what_was_written_directly(writer):
     assert verify_audit_chains().ok
 
 
-def test_a_batch_the_database_refused_is_written_later_and_the_chain_stays_whole(writer, monkeypatch, caplog):
-    # given a batch waiting while the database is away
+@pytest.mark.postgres
+def test_a_batch_the_database_refused_is_written_later_and_the_chain_stays_whole(writer, table_down, caplog):
+    # given a batch waiting, and a database that refuses it (the table is not where the writer looks)
     organization = OrganizationFactory()
     with deferred_until_sent() as deferred:
         _later(organization, "test.kept")
     deferred.run()
-    real_append = services.append_audit_events
-
-    def away(batch):
-        raise OperationalError("the database went away")
-
-    monkeypatch.setattr(services, "append_audit_events", away)
-    failed = writer.flush()
-    # when another event is written meanwhile and the database comes back
+    with table_down(AuditEvent):
+        failed = writer.flush()
+    # when another event is written meanwhile and the database takes writes again
     record_audit_event(actor=None, action="test.meanwhile", target=organization)
-    monkeypatch.setattr(services, "append_audit_events", real_append)
     written = writer.flush()
     # then the kept event follows the one written meanwhile, and the failure was logged
     assert (failed, written) == (0, 1)

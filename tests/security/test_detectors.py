@@ -302,20 +302,18 @@ def test_a_burst_counted_in_the_process_is_judged_when_the_next_minute_is_added(
     assert (event.event_type, event.data["calls"], event.source_ip) == ("api_usage_anomaly", 200, "203.0.113.9")
 
 
-def test_a_count_the_cache_refuses_is_logged_and_dropped_not_counted_twice(tally, monkeypatch, caplog):
-    # given
+def test_a_count_the_cache_refuses_is_logged_and_dropped_not_counted_twice(tally, cache_down, caplog):
+    # given a call counted in the process
     client_id, at = f"client-{uuid.uuid4().hex[:8]}", _window_start(60)
     services.observe_api_request(client_id=client_id, ip="203.0.113.8", status=200, at=at)
-
-    def unavailable(**kwargs):
-        raise ConnectionError("the cache went away")
-
-    monkeypatch.setattr(detectors, "usage_anomaly_detection", unavailable)
-    # when
-    tally.flush()
-    # then
-    assert tally.pending == 0
+    # when the tally adds it while the shared cache is down
+    with cache_down():
+        tally.flush()
+    # then the count is logged and dropped: the cache, back again, never gets it
     assert f"Could not count or judge 1 calls of API client {client_id}" in caplog.text
+    tally.flush()
+    assert tally.pending == 0
+    assert _minute_count(client_id, at) == 0
 
 
 def test_a_token_used_from_two_distant_ranges_within_minutes_is_flagged():
