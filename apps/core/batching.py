@@ -19,7 +19,8 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
@@ -161,6 +162,23 @@ class BatchWriter(Generic[Row]):
                 self.flush()
         finally:
             connections.close_all()
+
+
+@contextmanager
+def lock_wait_limited(seconds: float) -> Iterator[None]:
+    """Inside a transaction: a row lock not granted within `seconds` raises (OperationalError) instead of
+    waiting. A background writer uses it to give way to requests holding the rows it wants. PostgreSQL's
+    `lock_timeout`, set for this transaction only and put back afterwards; elsewhere it does nothing."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        (previous,) = cursor.fetchone()
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(int(seconds * 1000), 1)}ms"])
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
 
 
 def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> None:

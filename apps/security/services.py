@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from apps.core.after_response import after_response, deferring
-from apps.core.batching import BatchWriter, insert_rows
+from apps.core.batching import BatchWriter, insert_rows, lock_wait_limited
 from apps.core.exceptions import BusinessRuleViolation, Conflict
 from apps.core.logging import current_request_id
 from apps.security import detectors
@@ -149,8 +150,9 @@ def append_audit_events(batch: list[dict[str, Any]]) -> None:
     chains: dict[str, list[dict[str, Any]]] = {}
     for values in batch:
         chains.setdefault(values["chain"], []).append(values)
-    with transaction.atomic():
-        # Heads locked in one fixed order, so two batch writers never wait on each other in a cycle.
+    with transaction.atomic(), lock_wait_limited(settings.AUDIT_WRITER_LOCK_TIMEOUT):
+        # Heads locked in one fixed order, so two batch writers never wait on each other in a cycle. A request
+        # appending to two chains may take them in the other order: the writer then gives up first.
         for chain in sorted(chains):
             insert_rows(AuditEvent, _chain_events(chain, chains[chain]))
 

@@ -777,6 +777,10 @@ AUDIT_SIGNING_KEY_FILE = env("AUDIT_SIGNING_KEY_FILE", default="")
 AUDIT_WRITER_FLUSH_SECONDS = env.float("AUDIT_WRITER_FLUSH_SECONDS", default=1.0)
 AUDIT_WRITER_FLUSH_BATCH = env.int("AUDIT_WRITER_FLUSH_BATCH", default=500)
 AUDIT_WRITER_MAX_PENDING = env.int("AUDIT_WRITER_MAX_PENDING", default=50_000)
+# The writer waits at most this long (seconds) for a chain's head that a request's transaction holds, then
+# keeps its batch for the next flush: it gives way before PostgreSQL's deadlock check (1 s) could pick
+# the request's transaction to abort.
+AUDIT_WRITER_LOCK_TIMEOUT = env.float("AUDIT_WRITER_LOCK_TIMEOUT", default=0.2)
 
 # -- Operations ---------------------------------------------------------------------------------------
 

@@ -4,9 +4,11 @@ write fails; everywhere else an event is written when it is recorded."""
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection, transaction
 
 from apps.core.after_response import deferred_until_sent
 from apps.core.logging import request_id_var
@@ -117,3 +119,40 @@ def test_an_event_written_later_keeps_the_request_id_of_its_call(writer):
     event = AuditEvent.objects.get(action="test.traced")
     assert event.request_id == "req-7f3a"
     assert event.data == {"step": "test.traced"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_gives_way_to_a_request_holding_a_chain(writer, settings):
+    # given an event waiting for the writer, and a request's transaction that holds the same chain
+    settings.AUDIT_WRITER_LOCK_TIMEOUT = 0.05
+    organization = OrganizationFactory()
+    with deferred_until_sent() as deferred:
+        _later(organization, "test.kept")
+    deferred.run()
+    holding, finish = threading.Event(), threading.Event()
+
+    def request() -> None:
+        try:
+            with transaction.atomic():
+                record_audit_event(actor=None, action="test.request", target=organization)
+                holding.set()
+                finish.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    assert holding.wait(10)
+    # when the writer flushes meanwhile
+    try:
+        written_while_held = writer.flush()
+    finally:
+        finish.set()
+        thread.join(10)
+    # then it gave way and kept its batch, and writes it once the request is done
+    assert written_while_held == 0
+    assert writer.flush() == 1
+    actions = AuditEvent.objects.filter(chain=str(organization.pk)).order_by("seq").values_list("action", flat=True)
+    assert list(actions) == ["test.request", "test.kept"]
+    assert verify_audit_chains().ok
