@@ -245,6 +245,12 @@ def _in_flight(budget: LeasedRateBudget, key: str) -> int:
 WINDOW = RateObservation(limit=5000, reset_at=NOW + 3600)
 
 
+def _one_call_answered(worker: LeasedRateBudget, key: str, *, remaining: int) -> None:
+    """The worker made a call, and the vendor answered that `remaining` calls are left in the window."""
+    worker.acquire(key, "answered", now=NOW, policy=POLICY)
+    worker.release(key, "answered", now=NOW, observation=replace(WINDOW, remaining=remaining))
+
+
 @pytest.mark.redis
 def test_a_worker_takes_slots_a_lease_at_a_time(leases, key):
     worker = leases()
@@ -264,8 +270,7 @@ def test_a_worker_takes_slots_a_lease_at_a_time(leases, key):
 def test_workers_holding_leases_never_take_more_than_the_vendor_has_left(leases, key):
     # given the vendor said 100 calls remain in this window
     first, second = leases(), leases()
-    first.acquire(key, "seed", now=NOW, policy=POLICY)
-    first.release(key, "seed", now=NOW, observation=replace(WINDOW, remaining=100))
+    _one_call_answered(first, key, remaining=100)
     # when two workers take slots in turn until both are told to wait
     granted = 0
     waits: list[float] = []
@@ -284,8 +289,7 @@ def test_workers_holding_leases_never_take_more_than_the_vendor_has_left(leases,
 @pytest.mark.redis
 def test_a_lease_is_never_more_than_an_eighth_of_what_is_left(leases, key):
     worker = leases()
-    worker.acquire(key, "seed", now=NOW, policy=POLICY)
-    worker.release(key, "seed", now=NOW, observation=replace(WINDOW, remaining=40))
+    _one_call_answered(worker, key, remaining=40)
 
     worker.acquire(key, "a", now=NOW, policy=POLICY)
 
@@ -338,9 +342,8 @@ def test_a_retry_after_is_shared_at_once_and_the_lease_given_back(leases, key):
 @pytest.mark.redis
 def test_a_nearly_spent_budget_is_shared_at_once(leases, key):
     first, second = leases(), leases()
-    first.acquire(key, "a", now=NOW, policy=POLICY)
 
-    first.release(key, "a", now=NOW, observation=replace(WINDOW, remaining=2))
+    _one_call_answered(first, key, remaining=2)
 
     assert second.acquire(key, "b", now=NOW, policy=POLICY) == 0
     assert second.acquire(key, "c", now=NOW, policy=POLICY) == 0
