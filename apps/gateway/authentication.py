@@ -22,9 +22,10 @@ from rest_framework.request import Request
 
 from apps.core.process_cache import ProcessCache
 from apps.gateway.credentials import address_in, parse_key, parse_networks, secret_matches
-from apps.gateway.edge import client_ip, presents_certificate_header, verified_certificate_fingerprint
+from apps.gateway.edge import presents_certificate_header, verified_certificate_fingerprint
 from apps.gateway.models import ApiClient, ApiKey, ClientCertificate, ClientStatus, CredentialKind
 from apps.gateway.principals import ClientPrincipal, GatewayCredential
+from apps.security.client_ip import client_ip
 from apps.security.observers import observe_quietly
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """What the edge proxy (nginx) tells the app, believed only when the request came from a trusted proxy.
 
-`GATEWAY_TRUSTED_PROXIES` lists the proxies' CIDR blocks. From anywhere else, `X-Forwarded-For` and the
-client-certificate headers are ignored: any client could send them.
+`TRUSTED_PROXIES` lists the proxies' CIDR blocks (the same list the security rules use). From anywhere
+else, `X-Forwarded-For` and the client-certificate headers are ignored: any client could send them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from apps.gateway.credentials import Network, address_in, normalise_fingerprint, parse_networks
-from apps.security.client_ip import address_behind
 
 CERT_FINGERPRINT_META = "HTTP_X_CLIENT_CERT_SHA256"
 CERT_VERIFY_META = "HTTP_X_CLIENT_CERT_VERIFY"
@@ -24,21 +23,11 @@ def _trusted(proxies: tuple[str, ...]) -> list[Network]:
 
 
 def trusted_proxies() -> list[Network]:
-    return _trusted(tuple(settings.GATEWAY_TRUSTED_PROXIES))
+    return _trusted(tuple(settings.TRUSTED_PROXIES))
 
 
 def from_trusted_proxy(request: HttpRequest) -> bool:
     return address_in(request.META.get("REMOTE_ADDR"), trusted_proxies())
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The caller's address: the peer, or behind the gateway's trusted proxies the last address they did not add."""
-    cached: str | None = getattr(request, "_nofx_client_ip", None)
-    if cached is not None:
-        return cached
-    address = address_behind(request, trusted_proxies())
-    request._nofx_client_ip = address  # type: ignore[attr-defined]
-    return address
 
 
 def verified_certificate_fingerprint(request: HttpRequest) -> str | None:

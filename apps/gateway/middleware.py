@@ -20,12 +20,12 @@ from apps.core.cache import add_to_counter
 from apps.core.problems import problem_response
 from apps.gateway import idempotency
 from apps.gateway.authentication import GatewayRefusal, resolve_credential
-from apps.gateway.edge import client_ip
 from apps.gateway.principals import GatewayCredential
 from apps.gateway.rate_limits import Decision, Quota, Rate, default_store, month_key, seconds_to_next_month
 from apps.gateway.selectors import organization_plan
 from apps.gateway.services import report_hammering
 from apps.gateway.usage import record_usage
+from apps.security.client_ip import client_ip
 from apps.security.observers import observe_quietly
 from apps.security.services import observe_api_request
 

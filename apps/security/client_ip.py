@@ -51,11 +51,12 @@ def address_behind(request: HttpRequest, proxies: Iterable[Network]) -> str:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The caller's address as the security rules see it, behind `SECURITY_TRUSTED_PROXIES`."""
+    """The caller's address, as every rule sees it: the peer, or behind `TRUSTED_PROXIES` the last address
+    they did not add."""
     cached: str | None = getattr(request, "_security_client_ip", None)
     if cached is not None:
         return cached
-    result = address_behind(request, _trusted(tuple(settings.SECURITY_TRUSTED_PROXIES)))
+    result = address_behind(request, _trusted(tuple(settings.TRUSTED_PROXIES)))
     request._security_client_ip = result  # type: ignore[attr-defined]
     return result
 

@@ -292,9 +292,9 @@ AXES_USERNAME_CALLABLE = "apps.accounts.lockouts.username_of_attempt"
 AXES_LOCKOUT_CALLABLE = "apps.accounts.lockouts.lockout_response"
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
-# Behind nginx the client's address is the last hop it appends (see docker/nginx).
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# The address a failure is counted against: the one every other rule uses (X-Forwarded-For believed only
+# from TRUSTED_PROXIES), so no client can choose the address it is locked out as.
+AXES_CLIENT_IP_CALLABLE = "apps.security.client_ip.client_ip"
 
 # -- OAuth2 provider for the API (django-oauth-toolkit) -------------------------------------------------
 
@@ -699,8 +699,6 @@ CONNECTOR_WEBHOOK_CONSUMERS = [*CONNECTOR_WEBHOOK_CONSUMERS, "apps.sync.services
 # Which API keys this deployment accepts and mints: `live` in production, `test` everywhere else, so a
 # key can never be used against the wrong deployment.
 GATEWAY_KEY_ENVIRONMENT = env("GATEWAY_KEY_ENVIRONMENT", default="live")
-# The edge proxies (CIDR blocks) whose X-Forwarded-For and client-certificate headers are believed.
-GATEWAY_TRUSTED_PROXIES: list[str] = env.list("GATEWAY_TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
 # Rate limits and quotas live in Redis when there is one (shared by every worker), in-process otherwise.
 GATEWAY_REDIS_URL = env("GATEWAY_REDIS_URL", default=REDIS_URL)
 GATEWAY_REDIS_PREFIX = "nofx:gw"
@@ -738,8 +736,10 @@ MARKETPLACE_MAX_PACKAGE_BYTES = env.int("MARKETPLACE_MAX_PACKAGE_BYTES", default
 
 # -- Security operations ------------------------------------------------------------------------------
 
-# Addresses of our own reverse proxies: only from them is X-Forwarded-For believed.
-SECURITY_TRUSTED_PROXIES: list[str] = env.list("SECURITY_TRUSTED_PROXIES", default=[])
+# Our own reverse proxies (CIDR blocks): only from them are X-Forwarded-For and the client-certificate
+# headers believed. One list for every rule that looks at a caller's address (gateway allow-lists, IP rules,
+# lockouts, threat detection), so they all see the same address.
+TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
 # How often a process re-reads the IP-rules version from the cache (seconds): the delay before a new
 # rule reaches every worker.
 SECURITY_IP_RULES_RECHECK_SECONDS = env.float("SECURITY_IP_RULES_RECHECK_SECONDS", default=2.0)

@@ -90,3 +90,15 @@ def test_an_automated_response_locks_an_account_and_an_operator_unlocks_it(owner
     assert _attempt(Client(), owner.email, DEFAULT_PASSWORD).status_code == 302
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"accounts.account_locked", "accounts.account_unlocked"} <= actions
+
+
+def test_a_failure_counts_against_the_address_the_other_rules_see(db, settings):
+    # given a proxy we trust, and a caller that is not one
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    direct = Client(REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR="203.0.113.99")
+    via_proxy = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.99, 192.0.2.44")
+    # when each fails to sign in
+    _attempt(direct, "nobody@example.com", "guess-guess-guess")
+    _attempt(via_proxy, "nobody@example.com", "guess-guess-guess")
+    # then the forged header changed nothing, and behind the proxy the address it saw counts
+    assert sorted(AccessAttempt.objects.values_list("ip_address", flat=True)) == ["192.0.2.44", "198.51.100.7"]

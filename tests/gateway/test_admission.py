@@ -83,7 +83,7 @@ def test_a_key_of_an_organization_in_an_unknown_region_is_refused(issue_key, roo
 
 def test_an_mtls_identity_answers_to_its_organizations_rules_too(gateway_client, organization, settings):
     # given a certificate the edge proxy vouches for, and a rule denying the proxy's address
-    settings.GATEWAY_TRUSTED_PROXIES = ["172.20.0.0/24"]
+    settings.TRUSTED_PROXIES = ["172.20.0.0/24"]
     ca = make_ca()
     services.add_certificate_authority(organization=organization, actor=None, name="Corp CA", certificate_pem=ca.pem)
     issued = make_client_certificate(ca)

@@ -22,7 +22,7 @@ def test_a_call_from_another_address_answers_403(machine, gateway_client, key_to
 
 def test_behind_a_trusted_proxy_the_forwarded_address_counts(machine, gateway_client, key_token, settings):
     # given nginx at 172.20.0.2, the client behind it
-    settings.GATEWAY_TRUSTED_PROXIES = ["172.20.0.0/24"]
+    settings.TRUSTED_PROXIES = ["172.20.0.0/24"]
     services.update_api_client(client=gateway_client, actor=None, ip_allowlist=["198.51.100.7"])
     # when
     allowed = machine(key_token, REMOTE_ADDR="172.20.0.2", HTTP_X_FORWARDED_FOR="198.51.100.7")
@@ -34,7 +34,7 @@ def test_behind_a_trusted_proxy_the_forwarded_address_counts(machine, gateway_cl
 
 def test_a_forwarded_address_from_an_untrusted_peer_is_ignored(machine, gateway_client, key_token, settings):
     # given a caller who claims to be forwarding for an allowed address
-    settings.GATEWAY_TRUSTED_PROXIES = ["172.20.0.0/24"]
+    settings.TRUSTED_PROXIES = ["172.20.0.0/24"]
     services.update_api_client(client=gateway_client, actor=None, ip_allowlist=["198.51.100.7"])
     # when
     response = machine(key_token, REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="198.51.100.7").get("/api/v1/teams/")

@@ -20,7 +20,7 @@ PROXY = "172.20.0.2"
 
 @pytest.fixture(autouse=True)
 def _trust_the_proxy(settings):
-    settings.GATEWAY_TRUSTED_PROXIES = ["172.20.0.0/24"]
+    settings.TRUSTED_PROXIES = ["172.20.0.0/24"]
 
 
 def _through_edge(fingerprint: str, *, peer: str = PROXY, verify: str = "SUCCESS") -> APIClient:

@@ -123,7 +123,7 @@ def test_a_global_allow_overrides_threat_intelligence(client):
 
 def test_forwarded_addresses_are_believed_only_from_trusted_proxies(client, settings):
     services.create_ip_rule(organization=None, cidr="203.0.113.5", action=IPRuleAction.DENY, actor=None)
-    settings.SECURITY_TRUSTED_PROXIES = ["10.0.0.0/8"]
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
 
     via_proxy = client.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.5")
     forged = client.get("/", REMOTE_ADDR="198.51.100.1", HTTP_X_FORWARDED_FOR="1.1.1.1")
