@@ -11,8 +11,9 @@ and each such answer recomputes the budget instead of only lowering it: a call s
 although the vendor had counted it already is given back by the next, fresher answer, so the budget
 never overshoots and does not strand calls the vendor would still accept.
 
-With REDIS_URL the state lives in Redis and two Lua scripts make each step atomic, so every worker
-process shares one budget per connection; without Redis, the same algorithm runs in-process.
+With REDIS_URL the state lives in Redis and one Lua script makes each step atomic, so every worker
+process shares one budget per connection, and each worker takes its slots a lease at a time
+(`LeasedRateBudget`); without Redis, the same algorithm runs in-process.
 """
 
 from __future__ import annotations

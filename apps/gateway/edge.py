@@ -6,28 +6,13 @@ else, `X-Forwarded-For` and the client-certificate headers are ignored: any clie
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-from django.conf import settings
 from django.http import HttpRequest
 
-from apps.gateway.credentials import Network, address_in, normalise_fingerprint, parse_networks
+from apps.gateway.credentials import normalise_fingerprint
+from apps.security.client_ip import from_trusted_proxy
 
 CERT_FINGERPRINT_META = "HTTP_X_CLIENT_CERT_SHA256"
 CERT_VERIFY_META = "HTTP_X_CLIENT_CERT_VERIFY"
-
-
-@lru_cache(maxsize=4)
-def _trusted(proxies: tuple[str, ...]) -> list[Network]:
-    return parse_networks(proxies)
-
-
-def trusted_proxies() -> list[Network]:
-    return _trusted(tuple(settings.TRUSTED_PROXIES))
-
-
-def from_trusted_proxy(request: HttpRequest) -> bool:
-    return address_in(request.META.get("REMOTE_ADDR"), trusted_proxies())
 
 
 def verified_certificate_fingerprint(request: HttpRequest) -> str | None:

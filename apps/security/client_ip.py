@@ -25,6 +25,21 @@ def parse_address(value: str) -> Address | None:
         return None
 
 
+def _within(address: Address, networks: Iterable[Network]) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
+
+
+def trusted_proxies() -> tuple[Network, ...]:
+    """`TRUSTED_PROXIES`, parsed once per value of the setting."""
+    return _trusted(tuple(settings.TRUSTED_PROXIES))
+
+
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    """Whether the request came straight from one of our own proxies, so that their headers may be believed."""
+    remote = parse_address(request.META.get("REMOTE_ADDR", ""))
+    return remote is not None and _within(remote, trusted_proxies())
+
+
 def address_behind(request: HttpRequest, proxies: Iterable[Network]) -> str:
     """REMOTE_ADDR, unless it is one of `proxies`: then the right-most hop of X-Forwarded-For they did not add.
 
@@ -32,20 +47,16 @@ def address_behind(request: HttpRequest, proxies: Iterable[Network]) -> str:
     and can be forged. A hop that is not an address ends the walk.
     """
     trusted = tuple(proxies)
-
-    def is_trusted(address: Address) -> bool:
-        return any(address.version == network.version and address in network for network in trusted)
-
     remote = parse_address(request.META.get("REMOTE_ADDR", "")) or ipaddress.ip_address("0.0.0.0")  # noqa: S104
     chosen: Address = remote
-    if trusted and is_trusted(remote):
+    if trusted and _within(remote, trusted):
         hops = [h for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
         for hop in reversed(hops):
             address = parse_address(hop)
             if address is None:
                 break
             chosen = address
-            if not is_trusted(address):
+            if not _within(address, trusted):
                 break
     return str(chosen.ipv4_mapped if isinstance(chosen, ipaddress.IPv6Address) and chosen.ipv4_mapped else chosen)
 
@@ -56,7 +67,7 @@ def client_ip(request: HttpRequest) -> str:
     cached: str | None = getattr(request, "_security_client_ip", None)
     if cached is not None:
         return cached
-    result = address_behind(request, _trusted(tuple(settings.TRUSTED_PROXIES)))
+    result = address_behind(request, trusted_proxies())
     request._security_client_ip = result  # type: ignore[attr-defined]
     return result
 
