@@ -96,6 +96,9 @@ AUDIT_WRITER_FLUSH_SECONDS = 0.0
 # Every connector call takes and returns its own rate-budget slot (tests/connectors/test_rate_budget.py
 # tests the leases).
 CONNECTOR_RATE_LEASE_SIZE = 1
+# A request's traffic figures are added during the request, so they are gone with the test's cache keys
+# (a background flush would drop one test's figures into a later test); tests/regions has its own.
+REGIONS_TRAFFIC_FLUSH_SECONDS = 0.0
 CONNECTOR_RATE_LEASE_FLUSH_SECONDS = 0.0
 
 # Billing talks to a fake Stripe on loopback only (tests/billing/conftest.py points it at localstripe or at

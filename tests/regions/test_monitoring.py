@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_traffic(monkeypatch):
+def fresh_traffic(monkeypatch, settings):
+    """A recorder of this test's own that adds its figures only when it is flushed, as in production."""
+    settings.REGIONS_TRAFFIC_FLUSH_SECONDS = 3600
     recorder = traffic.TrafficRecorder()
     monkeypatch.setattr(traffic, "recorder", recorder)
     yield recorder
