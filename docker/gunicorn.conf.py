@@ -22,6 +22,7 @@ graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 # Longer than nginx's upstream keepalive, so gunicorn never closes a connection nginx is about to reuse.
 keepalive = _int("GUNICORN_KEEPALIVE", 75)
 # Recycle workers now and then so a slow leak never becomes an outage; the jitter avoids all restarting at once.
+# A new worker loads every view before it accepts a connection (nofx/wsgi.py), so no caller waits for that.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 200)
 # The heartbeat file lives in memory: a slow disk must not make the arbiter think workers are dead.

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -14,6 +18,27 @@ from apps.core import health
 from apps.core.logging import RequestIdFilter, request_id_var
 
 pytestmark = pytest.mark.django_db
+
+
+# -- Worker start ---------------------------------------------------------------------------------------------
+
+
+def test_a_new_worker_has_every_view_loaded_before_it_serves_a_request():
+    # given a fresh interpreter, as a newly started or recycled gunicorn worker is
+    probe = "import sys, nofx.wsgi; print(sorted({'nofx.urls', 'djangosaml2.views'} - set(sys.modules)))"
+    # when it imports the WSGI application, as the worker does before it accepts a connection
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(settings.BASE_DIR),
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "nofx.settings.test"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # then the URLconf and the views it imports (SAML's take over a second) are already loaded
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
 
 
 # -- /healthz and /readyz ------------------------------------------------------------------------------------
