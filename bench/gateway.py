@@ -133,6 +133,20 @@ def saturated_requests_per_second(url: str, body: dict[str, Any], headers: dict[
     return share * CONCURRENT_CLIENTS / (time.perf_counter() - started)
 
 
+def worker_cpu_seconds(master_pid: int) -> float | None:
+    """User + system CPU time of the gunicorn master's workers, every thread included (Linux /proc; else None)."""
+    try:
+        workers = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+        ticks = 0
+        for pid in workers:
+            # Fields after the command name: state is the first, utime the 12th and stime the 13th.
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK") if workers else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def wait_for(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -234,10 +248,12 @@ def main() -> None:
                 timed(direct_url, direct_body, direct_headers)
                 timed(gateway_url, body, gateway_headers)
             run_started = time.perf_counter()
+            cpu_before = worker_cpu_seconds(server.pid)
             for _ in range(args.calls):
                 direct.append(timed(direct_url, direct_body, direct_headers))
                 gateway.append(timed(gateway_url, body, gateway_headers))
             wall = time.perf_counter() - run_started
+            cpu_after = worker_cpu_seconds(server.pid)
         # What one worker sustains with its threads busy: its bookkeeping after each response counts here too.
         throughput = saturated_requests_per_second(gateway_url, body, gateway_headers, calls=args.calls)
         with httpx.Client(timeout=10.0) as http:
@@ -267,6 +283,10 @@ def main() -> None:
         print(f"  requests/s through one worker ({CONCURRENT_CLIENTS} clients at once): {throughput:.0f}")
         print(f"  requests/s straight to the sandbox (sequential): {args.calls / (sum(direct) / 1000):.0f}")
         print(f"  mean of the gateway's added time: {statistics.mean(gateway) - statistics.mean(direct):.2f} ms")
+        if cpu_before is not None and cpu_after is not None:
+            # Comparable across machines of one kind where wall times are not: what one call costs the worker.
+            per_call = (cpu_after - cpu_before) / args.calls * 1000
+            print(f"  worker CPU per gateway call (all threads, work after the response included): {per_call:.2f} ms")
         print(f"  whole run: {wall:.1f} s")
         print()
         print("The gateway's own layers (API key, rate limit and quota, usage record) on a platform endpoint,")

@@ -27,6 +27,8 @@ oauth2_patterns = [
 ]
 
 urlpatterns = [
+    # First: the API is the busiest path, and every pattern tried before it costs each call a failed match.
+    path("api/v1/", include("nofx.api_router")),
     path("", include("apps.core.urls")),
     path("", include("apps.connectors.urls")),
     # Email first: the address decides between the organization's IdP and a password (allauth's form).
@@ -47,7 +49,6 @@ urlpatterns = [
     path("marketplace/", include("apps.marketplace.urls")),
     path("developers/", include("apps.developers.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("nofx.api_router")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
