@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 from django.utils import timezone
 
-from apps.gateway import usage
 from apps.gateway.models import UsageRecord
 from apps.gateway.usage import UsageWriter
 from tests.factories.gateway import ApiClientFactory
@@ -100,20 +99,15 @@ def test_the_background_thread_writes_what_gathered_every_interval(writer, setti
     assert _wait_for_rows(1) == 1
 
 
-def test_records_the_database_refused_are_kept_for_the_next_attempt(writer, monkeypatch):
+@pytest.mark.postgres
+def test_records_the_database_refused_are_kept_for_the_next_attempt(writer, table_down):
     # given
     client = ApiClientFactory()
     writer.add(_record(client, "kept"))
-    real_write = usage.write_usage_records
-
-    def refuse(records):
-        raise ConnectionError("database unavailable")
-
-    monkeypatch.setattr(usage, "write_usage_records", refuse)
-    # when
-    failed = writer.flush()
+    # when the database refuses the first write, and takes the next one
+    with table_down(UsageRecord):
+        failed = writer.flush()
     writer.add(_record(client, "later"))
-    monkeypatch.setattr(usage, "write_usage_records", real_write)
     written = writer.flush()
     # then
     assert failed == 0
@@ -121,19 +115,20 @@ def test_records_the_database_refused_are_kept_for_the_next_attempt(writer, monk
     assert list(UsageRecord.objects.order_by("id").values_list("operation", flat=True)) == ["kept", "later"]
 
 
-def test_past_the_cap_the_oldest_refused_records_are_dropped_and_logged(writer, monkeypatch, settings, caplog):
+@pytest.mark.postgres
+def test_past_the_cap_the_oldest_refused_records_are_dropped_and_logged(writer, table_down, settings, caplog):
     # given
     settings.GATEWAY_USAGE_MAX_PENDING = 2
     client = ApiClientFactory()
     for operation in ("oldest", "middle", "newest"):
         writer.add(_record(client, operation))
-    monkeypatch.setattr(usage, "write_usage_records", lambda records: (_ for _ in ()).throw(OSError("down")))
     # when
-    writer.flush()
+    with table_down(UsageRecord):
+        writer.flush()
     # then
     assert [r.operation for r in writer._pending] == ["middle", "newest"]
     assert "Dropped the 1 oldest usage records" in caplog.text
-    writer._pending.clear()  # the database is "down" until the end of the test
+    writer._pending.clear()
 
 
 def test_without_a_flush_interval_each_record_is_written_during_its_call(settings):
