@@ -187,6 +187,10 @@ def main() -> None:
     server: subprocess.Popen[bytes] | None = None
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True)
+        # As the production image does, so that the worker starts with its static files, as it does there.
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"], cwd=ROOT, env=env, check=True
+        )
         sandbox.add_issue("Benchmark subject")
         connector_id, token, session_key = seed(sandbox.url)
         port = free_port()
