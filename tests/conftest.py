@@ -155,8 +155,9 @@ def cache_down(settings: Any, closed_port: int) -> Any:
 
 @pytest.fixture
 def table_down(on_postgres: bool) -> Any:
-    """`with table_down(Model):` the database refuses reads and writes of the model's table (it is renamed
-    inside the test's transaction, so a failure is real and nothing outlives the test). PostgreSQL only."""
+    """`with table_down(Model):` the database refuses reads and writes of the model's table, so a failure is
+    real. The table is renamed, and renamed back on leaving the block; in a test with a transaction around it
+    the renames are rolled back too, so nothing outlives the test. PostgreSQL only."""
     assert on_postgres, "mark the test postgres"
 
     def rename(old: str, new: str) -> None:

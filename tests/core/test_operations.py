@@ -36,7 +36,7 @@ def test_a_new_worker_has_every_view_loaded_before_it_serves_a_request():
         timeout=120,
         check=False,
     )
-    # then the URLconf and the views it imports (SAML's take over a second) are already loaded
+    # then the URLconf and the views it imports (SAML's take most of a second) are already loaded
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
 

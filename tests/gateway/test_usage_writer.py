@@ -128,7 +128,7 @@ def test_past_the_cap_the_oldest_refused_records_are_dropped_and_logged(writer, 
     # then
     assert [r.operation for r in writer._pending] == ["middle", "newest"]
     assert "Dropped the 1 oldest usage records" in caplog.text
-    writer._pending.clear()
+    writer._pending.clear()  # nothing for the fixture's closing flush to write
 
 
 def test_without_a_flush_interval_each_record_is_written_during_its_call(settings):
